@@ -1,0 +1,3 @@
+from imagebak.cli import main
+
+main()

@@ -1,0 +1,189 @@
+"""The one small interface every cloud adapter implements, and the neutral types it speaks.
+
+The engine only ever sees these types; each vendor adapter (``aliyun.py``, ``huawei.py``,
+``jdcloud.py``) maps them onto its official SDK. Vendor quirks stay inside the adapter.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class ErrorKind(str, Enum):
+    """What went wrong, independent of the vendor's code. Drives retry and reporting."""
+
+    THROTTLED = "throttled"  # rate limited: transient
+    UNAVAILABLE = "unavailable"  # 5xx / internal error: transient
+    TIMEOUT = "timeout"  # connect/read timeout or connection reset: transient
+    NOT_FOUND = "not_found"
+    QUOTA = "quota"  # image or snapshot quota exhausted
+    INVALID = "invalid"  # invalid parameter or invalid resource status
+    AUTH = "auth"  # bad credentials / signature / permission
+    CONFLICT = "conflict"  # e.g. concurrent copy limit, image in use: retry later, not now
+    UNKNOWN = "unknown"
+
+    @property
+    def transient(self) -> bool:
+        return self in (ErrorKind.THROTTLED, ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT)
+
+
+class ProviderError(Exception):
+    """A classified failure of one cloud call. Never carries credentials."""
+
+    def __init__(
+        self,
+        vendor: str,
+        action: str,
+        kind: ErrorKind,
+        code: str,
+        message: str,
+        request_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.vendor = vendor
+        self.action = action
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.http_status = http_status
+        super().__init__(self.describe())
+
+    @property
+    def transient(self) -> bool:
+        return self.kind.transient
+
+    def describe(self) -> str:
+        rid = f", request id {self.request_id}" if self.request_id else ""
+        return f"{self.vendor} {self.action}: {self.code}: {self.message}{rid}"
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    device: str  # short device name: vda, vdb, ... (adapters strip /dev/ and map xvd* to vd*)
+    disk_id: str
+    category: str  # "cloud" | "local"
+    size_gb: int
+    is_system: bool
+    encrypted: bool = False
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    instance_id: str
+    region: str
+    name: str
+    status: str  # vendor status string, for display only
+    disks: tuple[DiskInfo, ...]
+
+    @property
+    def system_disk(self) -> DiskInfo | None:
+        return next((d for d in self.disks if d.is_system), None)
+
+
+@dataclass(frozen=True)
+class Quota:
+    resource: str  # "image" | "snapshot"
+    used: int
+    limit: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+class ImageState(str, Enum):
+    PENDING = "pending"  # creating / copying / job running
+    AVAILABLE = "available"
+    FAILED = "failed"
+    MISSING = "missing"  # the cloud no longer knows the ref
+
+
+@dataclass(frozen=True)
+class ImageStatus:
+    """Status of one image or pending create/copy, keyed by the ref the adapter returned."""
+
+    ref: str  # what create_image/copy_image returned (an image id, or e.g. "job:<id>" on Huawei)
+    state: ImageState
+    image_id: str | None = None  # known once the vendor has assigned it
+    progress: int | None = None  # percent, when the vendor reports it
+    size_gb: int | None = None
+    detail: str = ""  # the vendor's raw status / failure reason, for logs
+    extra_image_ids: tuple[str, ...] = ()  # Huawei data-disk images that belong to this backup
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image to create from an instance."""
+
+    region: str
+    instance: InstanceInfo
+    devices: tuple[str, ...]  # cloud disks to include, always containing the system disk
+    all_disks: bool  # True when ``devices`` is every cloud disk of the instance
+    name: str
+    description: str
+    tags: Mapping[str, str]
+    idempotency_key: str  # stable across retries and resumed runs (<= 64 chars, [A-Za-z0-9-])
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    """One cross-region copy of an available image."""
+
+    source_region: str
+    image_id: str
+    dest_region: str
+    name: str
+    description: str
+    tags: Mapping[str, str]
+    idempotency_key: str
+    vault_id: str | None = None  # Huawei whole-machine images need a destination vault
+    whole_image: bool = False  # the source is a Huawei whole-machine image
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    """Vendor limits the engine must respect when scheduling calls."""
+
+    max_concurrent_copies: int | None = None  # Huawei: 5 per account
+    max_images_per_copy_call: int = 1  # JD copyImages: 10
+    default_concurrency: int = 4  # instances worked on at once
+    copy_size_limit_gb: Mapping[str, int] = field(default_factory=dict)  # source region -> GB
+
+
+class Provider(abc.ABC):
+    """A cloud account as the engine sees it. One instance per (account, endpoint)."""
+
+    vendor: str
+    limits: ProviderLimits = ProviderLimits()
+
+    @abc.abstractmethod
+    def get_instance(self, region: str, instance_id: str) -> InstanceInfo | None:
+        """The instance with its disks, or None if the region has no such instance."""
+
+    @abc.abstractmethod
+    def quotas(self, region: str) -> Sequence[Quota]:
+        """Image (and, where the vendor ties them, snapshot) quota; empty if the vendor has no API."""
+
+    @abc.abstractmethod
+    def create_image(self, spec: ImageSpec) -> str:
+        """Submit an image creation and return its ref; idempotent for the same key."""
+
+    @abc.abstractmethod
+    def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
+        """Images imagebak created, found by ownership tags (or name where the vendor has no tags)."""
+
+    @abc.abstractmethod
+    def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
+        """Statuses of many refs in one region, batched as the vendor allows."""
+
+    @abc.abstractmethod
+    def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:
+        """Submit copies (same source and destination region) and return {source image id: ref}."""
+
+    @abc.abstractmethod
+    def delete_image(self, region: str, image_id: str) -> None:
+        """Delete one image (and the snapshots it owns where the vendor allows)."""
