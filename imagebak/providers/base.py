@@ -184,6 +184,9 @@ class Provider(abc.ABC):
     def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:
         """Submit copies (same source and destination region) and return {source image id: ref}."""
 
+    def tag_image(self, region: str, image_id: str, tags: Mapping[str, str]) -> None:  # noqa: B027
+        """Tag an image after the fact (copies on vendors whose copy call takes no tags); default: nothing."""
+
     @abc.abstractmethod
     def delete_image(self, region: str, image_id: str) -> None:
         """Delete one image (and the snapshots it owns where the vendor allows)."""
