@@ -1,0 +1,46 @@
+"""What every command shares: where the config and state are, and what time it is."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from imagebak.config import LoadedConfig, load_config
+from imagebak.errors import ExitCode, ImagebakError
+from imagebak.state import STATE_ENV, StateStore
+
+NOW_ENV = "IMAGEBAK_NOW"  # pins "now" for demos and tests; ISO 8601 with offset
+
+
+def parse_time(text: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ImagebakError(f"{what}: {text!r} is not an ISO 8601 time such as 2026-12-01T02:00:00+08:00",
+                            ExitCode.USAGE) from None
+    if moment.tzinfo is None:
+        raise ImagebakError(f"{what}: {text!r} needs a timezone offset, e.g. +08:00 or Z", ExitCode.USAGE)
+    return moment
+
+
+class AppContext:
+    def __init__(self, config: str | None, state: str | None) -> None:
+        self.config_arg = config
+        self.state_arg = state
+
+    def load(self) -> LoadedConfig:
+        return load_config(self.config_arg)
+
+    def store(self, loaded: LoadedConfig) -> StateStore:
+        explicit = self.state_arg or os.environ.get(STATE_ENV)
+        return StateStore(Path(explicit) if explicit else loaded.resolve(loaded.model.state))
+
+    def now(self) -> datetime:
+        pinned = os.environ.get(NOW_ENV)
+        return parse_time(pinned, NOW_ENV) if pinned else datetime.now(timezone.utc)
+
+
+pass_app = click.make_pass_decorator(AppContext)

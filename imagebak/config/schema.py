@@ -1,0 +1,166 @@
+"""The policy file's schema: one declarative description that validates and documents.
+
+``imagebak policy schema`` prints it as JSON Schema for editors; the README's config
+reference is written from it. Rules that span several entries (unique names, one policy per
+instance, the per-region quota, copy rules per provider) live in ``rules.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+PROVIDERS = ("aliyun", "huawei", "jdcloud")
+EMULATOR_ENDPOINT = "emulator"
+
+NAME_PATTERN = r"^[\u4e00-\u9fa5A-Za-z0-9_-]+$"
+INTERVAL_PATTERN = r"^([1-9][0-9]*)([hdw])$"
+DEVICE_PATTERN = r"^vd[a-z]{1,2}$"
+MIN_INTERVAL = timedelta(hours=12)
+MAX_INTERVAL = timedelta(days=365)
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_interval(text: str) -> timedelta:
+    """``"12h"`` -> 12 hours. Days and weeks are fixed 24h / 168h spans in UTC."""
+    match = re.fullmatch(INTERVAL_PATTERN, text)
+    if not match:
+        raise ValueError(f"interval {text!r} must be a whole number with unit h, d or w, e.g. 12h, 1d, 2w")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Account(_Strict):
+    """A cloud account. Credentials are never written here: they come from the environment."""
+
+    provider: Literal["aliyun", "huawei", "jdcloud"] = Field(description="Which cloud this account is on.")
+    endpoint: str | None = Field(
+        None,
+        description="'emulator' runs against the embedded local cloud emulator; an http(s) URL points at a "
+        "running `imagebak emulator serve` or a private endpoint; omit for the vendor's public endpoints.",
+    )
+    profile: str | None = Field(
+        None, description="Section of the vendor's credential file (~/.alibabacloud/credentials, "
+        "~/.huaweicloud/credentials, ~/.jdc/config) to read."
+    )
+    access_key_id_env: str | None = Field(None, description="Environment variable holding the access key id.")
+    secret_env: str | None = Field(None, description="Environment variable holding the secret access key.")
+    projects: dict[str, str] = Field(
+        default_factory=dict, description="Huawei: project id per region (region: project-id), for every region used."
+    )
+    agency: str | None = Field(None, description="Huawei: IAM agency name used for cross-region image copies.")
+    policy_quota: int = Field(
+        20, ge=1, le=1000, description="Most policies allowed per region (20 by default, as on the consoles)."
+    )
+    concurrency: int | None = Field(None, ge=1, le=64, description="Instances worked on at once for this account.")
+    extra_regions: list[str] = Field(
+        default_factory=list, description="Regions to accept besides those imagebak knows for the provider."
+    )
+
+
+class CopyTarget(_Strict):
+    """A destination of the disaster-recovery copy."""
+
+    region: str = Field(description="Destination region id.")
+    vault: str | None = Field(
+        None, description="Huawei whole-machine images: the destination backup vault id (required there)."
+    )
+
+
+class Policy(_Strict):
+    """An automatic image policy: which instances, when, and where the copies go."""
+
+    name: Annotated[str, Field(min_length=1, max_length=32, pattern=NAME_PATTERN)] = Field(
+        description="1-32 characters: Chinese characters, letters, digits, '_' and '-'; unique per account and region."
+    )
+    description: str = Field("", max_length=256, description="At most 256 characters.")
+    account: str = Field(description="Name of an entry under `accounts`.")
+    region: str = Field(description="Region of the instances; the policy images only there.")
+    enabled: bool = Field(True, description="Disabled policies never run on schedule.")
+    start: AwareDatetime = Field(
+        description="First execution, ISO 8601 with an explicit offset, e.g. 2026-12-01T02:00:00+08:00."
+    )
+    every: Annotated[str, Field(pattern=INTERVAL_PATTERN)] = Field(
+        description="Interval with unit h, d or w: at least 12h, at most one year (365d)."
+    )
+    disks: Literal["all"] | list[Annotated[str, Field(pattern=DEVICE_PATTERN)]] = Field(
+        "all",
+        description="'all' = every cloud disk; or device names to include, which must contain the system disk vda. "
+        "Local disks are never imaged.",
+    )
+    instances: list[str] = Field(default_factory=list, description="Instance ids; each may be in one policy only.")
+    copy_to: list[CopyTarget] = Field(
+        default_factory=list, description="Destination regions for the cold-DR copy: a region id or {region, vault}."
+    )
+    image_name: str = Field(
+        "{policy}-{instance}-{time}",
+        max_length=128,
+        description="Image name template; fields {policy}, {instance}, {time} (UTC, YYYYmmddTHHMMZ), {region}.",
+    )
+    retry_failed: int = Field(1, ge=0, le=5, description="How often an image that ends up failed is re-created.")
+
+    @field_validator("every")
+    @classmethod
+    def _interval_in_range(cls, value: str) -> str:
+        span = parse_interval(value)
+        if span < MIN_INTERVAL:
+            raise ValueError(f"{value} is shorter than the 12-hour minimum interval")
+        if span > MAX_INTERVAL:
+            raise ValueError(f"{value} is longer than the one-year (365d) maximum interval")
+        return value
+
+    @field_validator("copy_to", mode="before")
+    @classmethod
+    def _region_shorthand(cls, value: Any) -> Any:
+        """Let `copy_to: [cn-qingdao]` stand for `[{region: cn-qingdao}]`."""
+        if isinstance(value, list):
+            return [{"region": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("image_name")
+    @classmethod
+    def _known_template_fields(cls, value: str) -> str:
+        unknown = set(re.findall(r"{([^{}]*)}", value)) - {"policy", "instance", "time", "region"}
+        if unknown:
+            raise ValueError(f"unknown template field(s) {', '.join(sorted(unknown))}; use policy, instance, time, region")
+        return value
+
+    @property
+    def interval(self) -> timedelta:
+        return parse_interval(self.every)
+
+    @property
+    def start_utc(self) -> datetime:
+        return self.start.astimezone(timezone.utc)
+
+
+class EmulatorSettings(_Strict):
+    """The embedded local cloud used by accounts whose endpoint is 'emulator'."""
+
+    fixture: str | None = Field(None, description="Fixture YAML (default: the packaged demo cloud).")
+    state: str = Field(".imagebak/emulated-cloud.json", description="Where the emulated cloud keeps its state.")
+    time_scale: float = Field(600.0, gt=0, le=100000, description="Simulated seconds per real second.")
+
+
+class PolicyFile(_Strict):
+    """policies.yaml: accounts, policies, and where imagebak keeps its state and log."""
+
+    version: Literal[1] = Field(description="Schema version; always 1.")
+    state: str = Field(".imagebak/state.json", description="State file, relative to this file's folder.")
+    log: str = Field(".imagebak/execution.log", description="Execution log (JSON lines), relative to this file.")
+    emulator: EmulatorSettings | None = Field(None, description="Settings of the embedded emulator.")
+    accounts: dict[str, Account] = Field(description="Accounts by name.")
+    policies: list[Policy] = Field(default_factory=list, description="Automatic image policies.")
+
+
+def json_schema() -> dict[str, Any]:
+    schema = PolicyFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "imagebak policies.yaml"
+    return schema

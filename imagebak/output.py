@@ -1,0 +1,41 @@
+"""Human tables for a terminal, JSON for machines: the two output shapes of every command."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+
+FORMATS = ("text", "json")
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+    help="Human-readable text, or JSON for scripts and CI.",
+)
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two columns."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers], *[[("" if c is None else str(c)) for c in row] for row in rows]]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def emit_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+
+
+def local_time(moment: datetime | None, like: datetime) -> str:
+    """Show a UTC moment in the offset the user wrote their ``start`` in."""
+    if moment is None:
+        return "-"
+    offset = like.utcoffset() or timedelta(0)
+    return moment.astimezone(timezone(offset)).strftime("%Y-%m-%d %H:%M%z").replace("+0000", "Z")
