@@ -167,10 +167,14 @@ def _model_at(path: Path) -> type[BaseModel] | None:
     return None
 
 
-def _data_path(loc: tuple[Any, ...], data: Any) -> Path:
-    """Follow pydantic's ``loc`` through the data, dropping union-branch markers like "list[str]"."""
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Path, bool]:
+    """Follow pydantic's ``loc`` through the data, dropping union-branch markers like "list[str]".
+
+    Also says whether a marker was dropped, i.e. whether the error is one branch of a union.
+    """
     path: list[str | int] = []
     node = data
+    branch = False
     for part in loc:
         if isinstance(node, dict) and isinstance(part, str) and part in node:
             node = node[part]
@@ -179,25 +183,26 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Path:
         elif isinstance(node, dict) and isinstance(part, str) and part.isidentifier():
             node = None  # a missing key: the path names it, the position is its parent's
         else:
+            branch = True
             continue
         path.append(part)
-    return tuple(path)
+    return tuple(path), branch
 
 
 def _from_pydantic(doc: YamlDocument, exc: ValidationError, data: Any) -> list[Diagnostic]:
+    located = [(*_data_path(error["loc"], data), error) for error in exc.errors(include_url=False)]
     grouped: dict[Path, list[dict[str, Any]]] = {}
-    for error in exc.errors(include_url=False):
-        grouped.setdefault(_data_path(error["loc"], data), []).append(error)
+    for path, branch, error in located:
+        if branch and any(len(other) > len(path) and other[: len(path)] == path for other, _, _ in located):
+            continue  # another branch of this union got further: its error is the useful one
+        grouped.setdefault(path, []).append(error)
     result = []
     for path, errors in grouped.items():
         if any(e["type"] == "extra_forbidden" for e in errors):
             result.append(doc.diagnostic(path, _unknown_key_message(path), key=True))
             continue
-        deepest = max(len(e["loc"]) for e in errors)
-        messages = [_message(e, path) for e in errors if len(e["loc"]) == deepest or len(errors) == 1]
-        if len(messages) > 1:  # every branch of a union failed: say what would be accepted
-            messages = [" or ".join(dict.fromkeys(messages))]
-        result.append(doc.diagnostic(path, messages[0]))
+        messages = list(dict.fromkeys(_message(e, path) for e in errors))
+        result.append(doc.diagnostic(path, " or ".join(messages)))
     return result
 
 
