@@ -13,7 +13,7 @@ import sys
 import click
 
 from imagebak import __version__
-from imagebak.commands import plan_cmd, policy_cmds
+from imagebak.commands import plan_cmd, policy_cmds, run_cmd
 from imagebak.commands.context import AppContext
 from imagebak.emulator.cli import emulator
 from imagebak.errors import ConfigError, ImagebakError
@@ -23,10 +23,21 @@ INTERNAL_ERROR = 70
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="imagebak")
-@click.option("-c", "--config", metavar="FILE", envvar="IMAGEBAK_CONFIG", show_envvar=True,
-              help="Policy file.  [default: ./policies.yaml]")
-@click.option("--state", metavar="FILE", envvar="IMAGEBAK_STATE", show_envvar=True,
-              help="State file.  [default: the policy file's `state:` key, .imagebak/state.json]")
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    envvar="IMAGEBAK_CONFIG",
+    show_envvar=True,
+    help="Policy file.  [default: ./policies.yaml]",
+)
+@click.option(
+    "--state",
+    metavar="FILE",
+    envvar="IMAGEBAK_STATE",
+    show_envvar=True,
+    help="State file.  [default: the policy file's `state:` key, .imagebak/state.json]",
+)
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, state: str | None) -> None:
     """Scheduled VM images, copied to another region for cold disaster recovery."""
@@ -35,6 +46,7 @@ def cli(ctx: click.Context, config: str | None, state: str | None) -> None:
 
 cli.add_command(policy_cmds.policy)
 cli.add_command(plan_cmd.plan)
+cli.add_command(run_cmd.run)
 cli.add_command(emulator)
 
 
@@ -60,7 +72,9 @@ def main() -> None:
     except Exception as exc:  # a bug: one line by default, the traceback on request
         if os.environ.get("IMAGEBAK_DEBUG"):
             raise
-        click.echo(f"imagebak: internal error: {type(exc).__name__}: {exc} (set IMAGEBAK_DEBUG=1 for details)",
-                   err=True)
+        click.echo(
+            f"imagebak: internal error: {type(exc).__name__}: {exc} (set IMAGEBAK_DEBUG=1 for details)",
+            err=True,
+        )
         code = INTERNAL_ERROR
     sys.exit(int(code or 0))

@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     TOTAL_FAILURE = 6  # every instance that was attempted failed
     QUOTA = 7  # nothing failed, but some instances were skipped for lack of quota
     CLOUD = 8  # a cloud or emulator could not be reached or refused a call outside any run
+    TOO_SOON = 9  # a manual run was refused: the policy ran less than 12 hours ago (--force overrides)
 
 
 class ImagebakError(Exception):

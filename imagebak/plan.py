@@ -25,9 +25,16 @@ class PlanEntry:
     def to_json(self) -> dict[str, object]:
         p = self.policy
         return {
-            "policy": p.name, "account": p.account, "region": p.region, "enabled": p.enabled, "every": p.every,
-            "instances": len(p.instances), "copy_to": [t.region for t in p.copy_to], "due": self.due,
-            "reason": self.reason, "next_run": self.schedule.due_at.isoformat() if p.enabled else None,
+            "policy": p.name,
+            "account": p.account,
+            "region": p.region,
+            "enabled": p.enabled,
+            "every": p.every,
+            "instances": len(p.instances),
+            "copy_to": [t.region for t in p.copy_to],
+            "due": self.due,
+            "reason": self.reason,
+            "next_run": self.schedule.due_at.isoformat() if p.enabled else None,
             "last_run": self.schedule.last_run.isoformat() if self.schedule.last_run else None,
         }
 

@@ -73,14 +73,19 @@ def reconcile(state: ScheduleState | None, spec: ScheduleSpec, now: datetime) ->
     now, start = utc(now), utc(spec.start)
     if state is None:
         return ScheduleState(
-            first_seen=now, start=start, every=spec.every, enabled=spec.enabled,
+            first_seen=now,
+            start=start,
+            every=spec.every,
+            enabled=spec.enabled,
             next_run=first_slot(start, spec.every, now + FIRST_RUN_DELAY),
         )
     if start != state.start:
         earliest = now + FIRST_RUN_DELAY
         if state.not_before:
             earliest = max(earliest, state.not_before)
-        state = replace(state, start=start, every=spec.every, next_run=first_slot(start, spec.every, earliest))
+        state = replace(
+            state, start=start, every=spec.every, next_run=first_slot(start, spec.every, earliest)
+        )
     if spec.enabled and not state.enabled and state.next_run < now:
         state = replace(state, next_run=first_slot(state.next_run, state.every, now))
     return replace(state, enabled=spec.enabled)
@@ -90,7 +95,9 @@ def is_due(state: ScheduleState, now: datetime) -> bool:
     return state.enabled and utc(now) >= state.due_at
 
 
-def after_run(state: ScheduleState, spec: ScheduleSpec, ran_at: datetime, *, scheduled: bool) -> ScheduleState:
+def after_run(
+    state: ScheduleState, spec: ScheduleSpec, ran_at: datetime, *, scheduled: bool
+) -> ScheduleState:
     """Record an execution. A scheduled one moves to the next slot, on the (possibly new) interval."""
     ran_at = utc(ran_at)
     if not scheduled:

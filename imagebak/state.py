@@ -105,8 +105,10 @@ class StateStore:
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read state file: {exc.strerror}") from None
         except UnicodeDecodeError:
-            raise StateError(f"{self.path}: state file is not UTF-8 text; imagebak will not overwrite it. "
-                             "Move it away to start afresh") from None
+            raise StateError(
+                f"{self.path}: state file is not UTF-8 text; imagebak will not overwrite it. "
+                "Move it away to start afresh"
+            ) from None
         return State(self.path, self._decode(raw))
 
     @contextlib.contextmanager
@@ -127,15 +129,17 @@ class StateStore:
             ) from None
         if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
             raise StateError(
-                f"{self.path}: not an imagebak state file (no \"format\": \"{STATE_FORMAT}\"); point --state "
+                f'{self.path}: not an imagebak state file (no "format": "{STATE_FORMAT}"); point --state '
                 "at another path or move the file away"
             )
         version = data.get("version")
         if not isinstance(version, int) or version > STATE_VERSION or version < 1:
-            raise StateError(f"{self.path}: state version {version!r} is not supported (this imagebak writes "
-                             f"version {STATE_VERSION}); upgrade imagebak")
+            raise StateError(
+                f"{self.path}: state version {version!r} is not supported (this imagebak writes "
+                f"version {STATE_VERSION}); upgrade imagebak"
+            )
         if not isinstance(data.get("policies"), dict):
-            raise StateError(f"{self.path}: \"policies\" must be an object; fix it or move the file away")
+            raise StateError(f'{self.path}: "policies" must be an object; fix it or move the file away')
         return data
 
     @contextlib.contextmanager
@@ -150,8 +154,9 @@ class StateStore:
                     break
                 except OSError as exc:
                     if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                        raise StateError(f"{self.lock_path}: could not lock the state file within "
-                                         f"{self.lock_timeout:.0f}s") from None
+                        raise StateError(
+                            f"{self.lock_path}: could not lock the state file within {self.lock_timeout:.0f}s"
+                        ) from None
                     time.sleep(0.02)
             yield
         finally:

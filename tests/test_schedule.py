@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 from imagebak.schedule import MIN_GAP, ScheduleSpec, ScheduleState, after_run, describe, is_due, reconcile
 
@@ -16,12 +17,19 @@ def t(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def spec(start: str = "2026-12-01T02:00:00+08:00", every: timedelta = D, enabled: bool = True) -> ScheduleSpec:
+def spec(
+    start: str = "2026-12-01T02:00:00+08:00", every: timedelta = D, enabled: bool = True
+) -> ScheduleSpec:
     return ScheduleSpec(t(start), every, enabled)
 
 
-def simulate(states: dict[str, ScheduleState | None], specs: list[tuple[datetime, ScheduleSpec]],
-             begin: datetime, end: datetime, tick: timedelta = timedelta(minutes=10)) -> list[datetime]:
+def simulate(
+    states: dict[str, ScheduleState | None],
+    specs: list[tuple[datetime, ScheduleSpec]],
+    begin: datetime,
+    end: datetime,
+    tick: timedelta = timedelta(minutes=10),
+) -> list[datetime]:
     """Cron every ``tick``: reconcile with the spec in force, run when due. Returns execution times."""
     runs = []
     now = begin
@@ -58,8 +66,12 @@ def test_a_start_in_the_past_keeps_the_grid():
 
 def test_missed_runs_run_once_and_the_grid_does_not_drift():
     states: dict[str, ScheduleState | None] = {"p": None}
-    simulate(states, [(t("2026-11-01T00:00:00Z"), spec())], t("2026-11-30T00:00:00+08:00"),
-             t("2026-12-01T03:00:00+08:00"))
+    simulate(
+        states,
+        [(t("2026-11-01T00:00:00Z"), spec())],
+        t("2026-11-30T00:00:00+08:00"),
+        t("2026-12-01T03:00:00+08:00"),
+    )
     host_back = t("2026-12-04T09:17:00+08:00")  # down for three days, 3 slots missed
     state = reconcile(states["p"], spec(), host_back)
     assert is_due(state, host_back)
@@ -91,7 +103,9 @@ def test_twelve_hour_floor_whatever_the_edits():
     state = reconcile(None, spec(), t("2026-11-30T00:00:00+08:00"))
     ran = after_run(state, spec(), t("2026-12-01T02:00:00+08:00"), scheduled=True)
     # the user moves start so the next slot is 2 hours after the last run
-    edited = reconcile(ran, spec(start="2026-12-01T04:00:00+08:00", every=12 * H), t("2026-12-01T03:00:00+08:00"))
+    edited = reconcile(
+        ran, spec(start="2026-12-01T04:00:00+08:00", every=12 * H), t("2026-12-01T03:00:00+08:00")
+    )
     assert edited.due_at - ran.last_run >= MIN_GAP
     # the floor ends at 14:00; the first slot of the new grid after it is 16:00
     assert edited.next_run == t("2026-12-01T16:00:00+08:00")
@@ -118,7 +132,7 @@ def test_executions_in_a_long_simulation_are_never_closer_than_twelve_hours():
     ]
     runs = simulate(states, edits, t("2026-12-01T00:00:00+08:00"), t("2026-12-12T00:00:00+08:00"))
     assert len(runs) > 10
-    assert min(b - a for a, b in zip(runs, runs[1:])) >= MIN_GAP
+    assert min(b - a for a, b in pairwise(runs)) >= MIN_GAP
 
 
 def test_disabled_policies_never_run_and_do_not_catch_up():
@@ -135,8 +149,13 @@ def test_dst_change_never_doubles_or_skips_a_run():
     # US Eastern: DST starts 2026-03-08 and ends 2026-11-01; start written in EST (-05:00)
     states: dict[str, ScheduleState | None] = {"p": None}
     begin = t("2026-10-25T00:00:00-04:00")
-    runs = simulate(states, [(begin, spec(start="2026-01-01T01:30:00-05:00"))], begin,
-                    t("2026-11-06T00:00:00-05:00"), tick=timedelta(minutes=15))
+    runs = simulate(
+        states,
+        [(begin, spec(start="2026-01-01T01:30:00-05:00"))],
+        begin,
+        t("2026-11-06T00:00:00-05:00"),
+        tick=timedelta(minutes=15),
+    )
     assert len(runs) == 12  # 25 Oct .. 5 Nov, across the 1 Nov change
-    assert {b - a for a, b in zip(runs, runs[1:])} == {D}
+    assert {b - a for a, b in pairwise(runs)} == {D}
     assert {r.astimezone(UTC).strftime("%H:%M") for r in runs} == {"06:30"}

@@ -19,8 +19,14 @@ NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
 
 def sample() -> ScheduleState:
-    return ScheduleState(first_seen=NOW, start=NOW, every=timedelta(days=1), enabled=True,
-                         next_run=NOW + timedelta(days=1), last_run=NOW)
+    return ScheduleState(
+        first_seen=NOW,
+        start=NOW,
+        every=timedelta(days=1),
+        enabled=True,
+        next_run=NOW + timedelta(days=1),
+        last_run=NOW,
+    )
 
 
 def test_round_trip_mode_and_no_leftovers(tmp_path: Path):
@@ -37,12 +43,15 @@ def test_missing_file_reads_as_empty(tmp_path: Path):
     assert StateStore(tmp_path / "none.json").read().policies == {}
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"format": "imagebak-state", "version": 1, "policies": {', "state.json:1:"),
-    ('{"hello": "world"}', "not an imagebak state file"),
-    ('{"format": "imagebak-state", "version": 9, "policies": {}}', "state version 9 is not supported"),
-    ('{"format": "imagebak-state", "version": 1, "policies": []}', '"policies" must be an object'),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"format": "imagebak-state", "version": 1, "policies": {', "state.json:1:"),
+        ('{"hello": "world"}', "not an imagebak state file"),
+        ('{"format": "imagebak-state", "version": 9, "policies": {}}', "state version 9 is not supported"),
+        ('{"format": "imagebak-state", "version": 1, "policies": []}', '"policies" must be an object'),
+    ],
+)
 def test_corrupt_or_foreign_files_are_reported_and_left_alone(tmp_path: Path, content: str, message: str):
     path = tmp_path / "state.json"
     path.write_text(content)
@@ -56,8 +65,15 @@ def test_corrupt_or_foreign_files_are_reported_and_left_alone(tmp_path: Path, co
 
 def test_a_bad_schedule_entry_names_its_key(tmp_path: Path):
     path = tmp_path / "state.json"
-    path.write_text(json.dumps({"format": "imagebak-state", "version": 1,
-                                "policies": {"a/r/p": {"schedule": {"first_seen": "yesterday"}}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "format": "imagebak-state",
+                "version": 1,
+                "policies": {"a/r/p": {"schedule": {"first_seen": "yesterday"}}},
+            }
+        )
+    )
     with pytest.raises(StateError, match=r"policies\.a/r/p\.schedule"):
         StateStore(path).read().schedule("a/r/p")
 

@@ -19,8 +19,9 @@ def parse_time(text: str, what: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ImagebakError(f"{what}: {text!r} is not an ISO 8601 time such as 2026-12-01T02:00:00+08:00",
-                            ExitCode.USAGE) from None
+        raise ImagebakError(
+            f"{what}: {text!r} is not an ISO 8601 time such as 2026-12-01T02:00:00+08:00", ExitCode.USAGE
+        ) from None
     if moment.tzinfo is None:
         raise ImagebakError(f"{what}: {text!r} needs a timezone offset, e.g. +08:00 or Z", ExitCode.USAGE)
     return moment

@@ -10,7 +10,9 @@ from imagebak.plan import build_plan
 
 
 @click.command()
-@click.option("--at", "at", metavar="TIME", help="Evaluate at this ISO 8601 time (with offset) instead of now.")
+@click.option(
+    "--at", "at", metavar="TIME", help="Evaluate at this ISO 8601 time (with offset) instead of now."
+)
 @format_option
 @pass_app
 def plan(app: AppContext, at: str | None, fmt: str) -> None:
@@ -25,9 +27,14 @@ def plan(app: AppContext, at: str | None, fmt: str) -> None:
     click.echo(f"At {now.isoformat(timespec='minutes')}: {len(due)} of {len(entries)} policies due.")
     if entries:
         rows = [
-            (e.policy.name, f"{e.policy.account}/{e.policy.region}", "DUE" if e.due else "-",
-             local_time(e.schedule.due_at, e.policy.start) if e.policy.enabled else "-",
-             len(e.policy.instances), e.reason)
+            (
+                e.policy.name,
+                f"{e.policy.account}/{e.policy.region}",
+                "DUE" if e.due else "-",
+                local_time(e.schedule.due_at, e.policy.start) if e.policy.enabled else "-",
+                len(e.policy.instances),
+                e.reason,
+            )
             for e in entries
         ]
         click.echo(table(("POLICY", "ACCOUNT/REGION", "DUE", "NEXT RUN", "INSTANCES", "WHY"), rows))

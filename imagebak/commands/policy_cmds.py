@@ -31,7 +31,9 @@ def validate(app: AppContext, file: str | None, fmt: str) -> None:
     path = config_path(file or app.config_arg)
     model, diagnostics = validate_file(path)
     if fmt == "json":
-        emit_json({"file": str(path), "valid": model is not None, "errors": [d.to_json() for d in diagnostics]})
+        emit_json(
+            {"file": str(path), "valid": model is not None, "errors": [d.to_json() for d in diagnostics]}
+        )
     elif model is None:
         for diagnostic in diagnostics:
             click.echo(str(diagnostic))
@@ -53,12 +55,20 @@ def list_policies(app: AppContext, fmt: str) -> None:
         emit_json([entry.to_json() for entry in entries])
         return
     rows = [
-        (e.policy.name, f"{e.policy.account}/{e.policy.region}", "yes" if e.policy.enabled else "no",
-         e.policy.every, local_time(e.schedule.due_at, e.policy.start) if e.policy.enabled else "-",
-         len(e.policy.instances), ",".join(t.region for t in e.policy.copy_to) or "-")
+        (
+            e.policy.name,
+            f"{e.policy.account}/{e.policy.region}",
+            "yes" if e.policy.enabled else "no",
+            e.policy.every,
+            local_time(e.schedule.due_at, e.policy.start) if e.policy.enabled else "-",
+            len(e.policy.instances),
+            ",".join(t.region for t in e.policy.copy_to) or "-",
+        )
         for e in entries
     ]
-    click.echo(table(("POLICY", "ACCOUNT/REGION", "ENABLED", "EVERY", "NEXT RUN", "INSTANCES", "COPY TO"), rows))
+    click.echo(
+        table(("POLICY", "ACCOUNT/REGION", "ENABLED", "EVERY", "NEXT RUN", "INSTANCES", "COPY TO"), rows)
+    )
 
 
 @policy.command()

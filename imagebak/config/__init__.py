@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from imagebak.config.diagnostics import Diagnostic, Path, sort_diagnostics
 from imagebak.config.rules import check_all
-from imagebak.config.schema import Account, CopyTarget, EmulatorSettings, Policy, PolicyFile
+from imagebak.config.schema import Account, CopyTarget, EmulatorSettings, Policy, PolicyFile, RetrySettings
 from imagebak.config.yamlsource import YamlDocument, load_yaml
 from imagebak.errors import ConfigError
 
@@ -22,8 +22,18 @@ CONFIG_ENV = "IMAGEBAK_CONFIG"
 
 # Keys that would hold a credential. Their names are compared without case, '-' and '_'.
 _SECRET_KEYS = {
-    "secret", "secretkey", "secretaccesskey", "accesskeysecret", "accesssecret", "sk", "ak", "accesskey",
-    "accesskeyid", "password", "token", "securitytoken",
+    "secret",
+    "secretkey",
+    "secretaccesskey",
+    "accesskeysecret",
+    "accesssecret",
+    "sk",
+    "ak",
+    "accesskey",
+    "accesskeyid",
+    "password",
+    "token",
+    "securitytoken",
 }
 _SECRET_VALUE = re.compile(r"\bLTAI[0-9A-Za-z]{12,}\b")  # the shape of an Aliyun AccessKey id
 
@@ -62,8 +72,11 @@ def validate_file(path: FsPath) -> tuple[PolicyFile | None, list[Diagnostic]]:
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        return None, [Diagnostic(file, 1, 1, "(root)", f"file not found; create it or pass -c/--config "
-                                 f"(or set {CONFIG_ENV})")]
+        return None, [
+            Diagnostic(
+                file, 1, 1, "(root)", f"file not found; create it or pass -c/--config (or set {CONFIG_ENV})"
+            )
+        ]
     except UnicodeDecodeError as exc:
         return None, [Diagnostic(file, 1, 1, "(root)", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
     except OSError as exc:
@@ -122,7 +135,9 @@ def _valid_items(section: Any, model: type[BaseModel]) -> list[tuple[Any, Any]]:
             continue
         except ValidationError:
             pass
-        entry = model.model_construct(**{name: None for name, f in model.model_fields.items() if f.is_required()})
+        entry = model.model_construct(
+            **{name: None for name, f in model.model_fields.items() if f.is_required()}
+        )
         for name in model.model_fields.keys() & raw.keys():
             try:
                 model.__pydantic_validator__.validate_assignment(entry, name, raw[name])
@@ -138,9 +153,14 @@ def _strip_inline_secrets(doc: YamlDocument, node: Any, path: Path) -> list[Diag
     if isinstance(node, dict):
         for key in list(node):
             if re.sub(r"[-_]", "", key.lower()) in _SECRET_KEYS:
-                found.append(doc.diagnostic((*path, key), "credentials must not be written in the policy file; "
-                             "use the vendor's environment variables, access_key_id_env/secret_env, or profile",
-                             key=True))
+                found.append(
+                    doc.diagnostic(
+                        (*path, key),
+                        "credentials must not be written in the policy file; "
+                        "use the vendor's environment variables, access_key_id_env/secret_env, or profile",
+                        key=True,
+                    )
+                )
                 del node[key]
             else:
                 found += _strip_inline_secrets(doc, node[key], (*path, key))
@@ -148,20 +168,26 @@ def _strip_inline_secrets(doc: YamlDocument, node: Any, path: Path) -> list[Diag
         for index, item in enumerate(node):
             found += _strip_inline_secrets(doc, item, (*path, index))
     elif isinstance(node, str) and _SECRET_VALUE.search(node):
-        found.append(doc.diagnostic(path, "this looks like an access key; credentials never go in the policy file"))
+        found.append(
+            doc.diagnostic(path, "this looks like an access key; credentials never go in the policy file")
+        )
     return found
 
 
 def _model_at(path: Path) -> type[BaseModel] | None:
     """The schema model that governs the mapping at ``path`` (for suggesting key names)."""
     shapes: list[tuple[tuple[Any, ...], type[BaseModel]]] = [
-        ((), PolicyFile), (("emulator",), EmulatorSettings), (("accounts", str), Account),
-        (("policies", int), Policy), (("policies", int, "copy_to", int), CopyTarget),
+        ((), PolicyFile),
+        (("emulator",), EmulatorSettings),
+        (("retry",), RetrySettings),
+        (("accounts", str), Account),
+        (("policies", int), Policy),
+        (("policies", int, "copy_to", int), CopyTarget),
     ]
     for shape, model in shapes:
         if len(shape) == len(path) and all(
             part == want if not isinstance(want, type) else isinstance(part, want)
-            for part, want in zip(path, shape)
+            for part, want in zip(path, shape, strict=True)
         ):
             return model
     return None
@@ -176,9 +202,7 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Path, bool]:
     node = data
     branch = False
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and isinstance(part, str) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and part.isidentifier():
             node = None  # a missing key: the path names it, the position is its parent's

@@ -58,9 +58,12 @@ def _check_unique_names(policies: IndexedPolicies) -> Iterator[Finding]:
         if None in key:
             continue
         if key in seen:
-            yield ("policies", index, "name"), (
-                f"policy name {policy.name!r} is already used in {policy.account}/{policy.region} "
-                f"by policies[{seen[key]}]; names are unique per account and region"
+            yield (
+                ("policies", index, "name"),
+                (
+                    f"policy name {policy.name!r} is already used in {policy.account}/{policy.region} "
+                    f"by policies[{seen[key]}]; names are unique per account and region"
+                ),
             )
         else:
             seen[key] = index
@@ -71,9 +74,12 @@ def _check_one_policy_per_instance(policies: IndexedPolicies) -> Iterator[Findin
     for index, policy in policies:
         for position, instance in enumerate(policy.instances or ()):
             if instance in owner:
-                yield ("policies", index, "instances", position), (
-                    f"instance {instance} is already in policy {owner[instance]!r}; "
-                    "an instance belongs to at most one image policy"
+                yield (
+                    ("policies", index, "instances", position),
+                    (
+                        f"instance {instance} is already in policy {owner[instance]!r}; "
+                        "an instance belongs to at most one image policy"
+                    ),
                 )
             else:
                 owner[instance] = policy.name
@@ -87,10 +93,13 @@ def _check_policy_quota(accounts: Mapping[str, Account], policies: IndexedPolici
             continue
         counts[(policy.account, policy.region)] += 1
         if counts[(policy.account, policy.region)] == account.policy_quota + 1:
-            yield ("policies", index), (
-                f"more than {account.policy_quota} policies in {policy.account}/{policy.region}: the quota is "
-                f"{account.policy_quota} per region; raise accounts.{policy.account}.policy_quota if your "
-                "provider raised it"
+            yield (
+                ("policies", index),
+                (
+                    f"more than {account.policy_quota} policies in {policy.account}/{policy.region}: the quota is "
+                    f"{account.policy_quota} per region; raise accounts.{policy.account}.policy_quota if your "
+                    "provider raised it"
+                ),
             )
 
 
@@ -117,25 +126,34 @@ def _check_policy_against_account(index: int, policy: Policy, account: Account) 
     if account.provider == "huawei" and account.endpoint != EMULATOR_ENDPOINT and account.projects:
         for region in [policy.region, *destinations]:
             if region is not None and region not in account.projects:
-                yield ("accounts", policy.account, "projects"), (
-                    f"no project id for region {region} (used by policy {policy.name!r})"
+                yield (
+                    ("accounts", policy.account, "projects"),
+                    (f"no project id for region {region} (used by policy {policy.name!r})"),
                 )
 
 
-def _check_huawei_copy(target_path: Path, policy: Policy, region: str, vault: str | None) -> Iterator[Finding]:
+def _check_huawei_copy(
+    target_path: Path, policy: Policy, region: str, vault: str | None
+) -> Iterator[Finding]:
     """Huawei images every disk as one whole-machine image, which copies only between five regions."""
     if policy.disks != "all" or policy.region is None:
         return
     allowed = ", ".join(sorted(HUAWEI_WHOLE_IMAGE_COPY_REGIONS))
     if policy.region not in HUAWEI_WHOLE_IMAGE_COPY_REGIONS:
-        yield (*target_path, "region"), (
-            f"Huawei whole-machine images (disks: all) copy only between {allowed}; the source "
-            f"{policy.region} is not one of them (list the disks to copy system and data images instead)"
+        yield (
+            (*target_path, "region"),
+            (
+                f"Huawei whole-machine images (disks: all) copy only between {allowed}; the source "
+                f"{policy.region} is not one of them (list the disks to copy system and data images instead)"
+            ),
         )
     elif region not in HUAWEI_WHOLE_IMAGE_COPY_REGIONS:
         yield (*target_path, "region"), f"Huawei whole-machine images copy only between {allowed}"
     if vault is None:
-        yield target_path, "Huawei whole-machine image copies need a destination vault: {region: ..., vault: ...}"
+        yield (
+            target_path,
+            "Huawei whole-machine image copies need a destination vault: {region: ..., vault: ...}",
+        )
 
 
 def _check_disks(index: int, policy: Policy) -> Iterator[Finding]:

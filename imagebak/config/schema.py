@@ -46,19 +46,25 @@ class Account(_Strict):
         "running `imagebak emulator serve` or a private endpoint; omit for the vendor's public endpoints.",
     )
     profile: str | None = Field(
-        None, description="Section of the vendor's credential file (~/.alibabacloud/credentials, "
-        "~/.huaweicloud/credentials, ~/.jdc/config) to read."
+        None,
+        description="Section of the vendor's credential file (~/.alibabacloud/credentials, "
+        "~/.huaweicloud/credentials, ~/.jdc/config) to read.",
     )
     access_key_id_env: str | None = Field(None, description="Environment variable holding the access key id.")
     secret_env: str | None = Field(None, description="Environment variable holding the secret access key.")
     projects: dict[str, str] = Field(
-        default_factory=dict, description="Huawei: project id per region (region: project-id), for every region used."
+        default_factory=dict,
+        description="Huawei: project id per region (region: project-id), for every region used.",
     )
-    agency: str | None = Field(None, description="Huawei: IAM agency name used for cross-region image copies.")
+    agency: str | None = Field(
+        None, description="Huawei: IAM agency name used for cross-region image copies."
+    )
     policy_quota: int = Field(
         20, ge=1, le=1000, description="Most policies allowed per region (20 by default, as on the consoles)."
     )
-    concurrency: int | None = Field(None, ge=1, le=64, description="Instances worked on at once for this account.")
+    concurrency: int | None = Field(
+        None, ge=1, le=64, description="Instances worked on at once for this account."
+    )
     extra_regions: list[str] = Field(
         default_factory=list, description="Regions to accept besides those imagebak knows for the provider."
     )
@@ -94,16 +100,21 @@ class Policy(_Strict):
         description="'all' = every cloud disk; or device names to include, which must contain the system disk vda. "
         "Local disks are never imaged.",
     )
-    instances: list[str] = Field(default_factory=list, description="Instance ids; each may be in one policy only.")
+    instances: list[str] = Field(
+        default_factory=list, description="Instance ids; each may be in one policy only."
+    )
     copy_to: list[CopyTarget] = Field(
-        default_factory=list, description="Destination regions for the cold-DR copy: a region id or {region, vault}."
+        default_factory=list,
+        description="Destination regions for the cold-DR copy: a region id or {region, vault}.",
     )
     image_name: str = Field(
         "{policy}-{instance}-{time}",
         max_length=128,
         description="Image name template; fields {policy}, {instance}, {time} (UTC, YYYYmmddTHHMMZ), {region}.",
     )
-    retry_failed: int = Field(1, ge=0, le=5, description="How often an image that ends up failed is re-created.")
+    retry_failed: int = Field(
+        1, ge=0, le=5, description="How often an image that ends up failed is re-created."
+    )
 
     @field_validator("every")
     @classmethod
@@ -128,7 +139,9 @@ class Policy(_Strict):
     def _known_template_fields(cls, value: str) -> str:
         unknown = set(re.findall(r"{([^{}]*)}", value)) - {"policy", "instance", "time", "region"}
         if unknown:
-            raise ValueError(f"unknown template field(s) {', '.join(sorted(unknown))}; use policy, instance, time, region")
+            raise ValueError(
+                f"unknown template field(s) {', '.join(sorted(unknown))}; use policy, instance, time, region"
+            )
         return value
 
     @property
@@ -144,8 +157,19 @@ class EmulatorSettings(_Strict):
     """The embedded local cloud used by accounts whose endpoint is 'emulator'."""
 
     fixture: str | None = Field(None, description="Fixture YAML (default: the packaged demo cloud).")
-    state: str = Field(".imagebak/emulated-cloud.json", description="Where the emulated cloud keeps its state.")
+    state: str = Field(
+        ".imagebak/emulated-cloud.json", description="Where the emulated cloud keeps its state."
+    )
     time_scale: float = Field(600.0, gt=0, le=100000, description="Simulated seconds per real second.")
+
+
+class RetrySettings(_Strict):
+    """How transient cloud faults (throttling, 5xx, timeouts) are retried: exponential backoff with jitter."""
+
+    attempts: int = Field(6, ge=1, le=20, description="Most attempts per cloud call.")
+    initial_wait: float = Field(0.5, gt=0, le=60, description="Seconds before the first retry; doubles each time.")
+    max_wait: float = Field(20.0, gt=0, le=600, description="Longest wait between two attempts, in seconds.")
+    deadline: float = Field(180.0, gt=0, le=3600, description="Give up on one call after this many seconds.")
 
 
 class PolicyFile(_Strict):
@@ -153,8 +177,13 @@ class PolicyFile(_Strict):
 
     version: Literal[1] = Field(description="Schema version; always 1.")
     state: str = Field(".imagebak/state.json", description="State file, relative to this file's folder.")
-    log: str = Field(".imagebak/execution.log", description="Execution log (JSON lines), relative to this file.")
-    emulator: EmulatorSettings | None = Field(None, description="Settings of the embedded emulator.")
+    log: str = Field(
+        ".imagebak/execution.log", description="Execution log (JSON lines), relative to this file."
+    )
+    emulator: EmulatorSettings = Field(
+        default_factory=EmulatorSettings, description="Settings of the embedded emulator."
+    )
+    retry: RetrySettings = Field(default_factory=RetrySettings, description="Retrying transient cloud faults.")
     accounts: dict[str, Account] = Field(description="Accounts by name.")
     policies: list[Policy] = Field(default_factory=list, description="Automatic image policies.")
 

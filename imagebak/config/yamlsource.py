@@ -78,7 +78,9 @@ class _Builder:
                 continue
             key = str(key)
             if key in first_seen:
-                self._error(key_node, (*path, key), f"duplicate key {key!r} (first defined on line {first_seen[key]})")
+                self._error(
+                    key_node, (*path, key), f"duplicate key {key!r} (first defined on line {first_seen[key]})"
+                )
                 continue
             first_seen[key] = _mark(key_node)[0]
             self.positions.keys[(*path, key)] = _mark(key_node)
@@ -105,7 +107,9 @@ def load_yaml(text: str, file: str) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
-        return YamlDocument(file, None, Positions(), [Diagnostic(file, line, column, "(root)", f"YAML syntax: {problem}")])
+        return YamlDocument(
+            file, None, Positions(), [Diagnostic(file, line, column, "(root)", f"YAML syntax: {problem}")]
+        )
     except yaml.YAMLError as exc:
         return YamlDocument(file, None, Positions(), [Diagnostic(file, 1, 1, "(root)", f"YAML: {exc}")])
     finally:

@@ -22,14 +22,16 @@ class ProviderSettings:
     endpoint: str | None = None  # "http://127.0.0.1:PORT" for the emulator; None = the vendor's cloud
     projects: Mapping[str, str] = field(default_factory=dict)  # Huawei: region -> project id
     agency: str | None = None  # Huawei IAM agency for cross-region copies
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_seconds: float = 30.0
 
 
 def make_provider(vendor: str, settings: ProviderSettings) -> Provider:
     """Import the vendor's adapter (and so its SDK) only now, and build it."""
     if vendor not in VENDORS:
-        raise ImagebakError(f"unknown provider {vendor!r}; expected one of {', '.join(VENDORS)}", ExitCode.CONFIG)
+        raise ImagebakError(
+            f"unknown provider {vendor!r}; expected one of {', '.join(VENDORS)}", ExitCode.CONFIG
+        )
     try:
         module = importlib.import_module(f"imagebak.providers.{vendor}")
     except ImportError as exc:

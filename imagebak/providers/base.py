@@ -173,7 +173,9 @@ class Provider(abc.ABC):
         """Submit an image creation and return its ref; idempotent for the same key."""
 
     @abc.abstractmethod
-    def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
+    def find_images(
+        self, region: str, tags: Mapping[str, str], name: str | None = None
+    ) -> Sequence[ImageStatus]:
         """Images imagebak created, found by ownership tags (or name where the vendor has no tags)."""
 
     @abc.abstractmethod

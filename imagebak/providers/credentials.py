@@ -38,15 +38,26 @@ SOURCES: dict[str, VendorCredentialSource] = {
     "aliyun": VendorCredentialSource(
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_ID"),
         ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIYUN_ACCESS_KEY_SECRET"),
-        "~/.alibabacloud/credentials", "access_key_id", "access_key_secret", "default",
+        "~/.alibabacloud/credentials",
+        "access_key_id",
+        "access_key_secret",
+        "default",
     ),
     "huawei": VendorCredentialSource(
-        ("HUAWEICLOUD_SDK_AK",), ("HUAWEICLOUD_SDK_SK",),
-        "~/.huaweicloud/credentials", "ak", "sk", "basic",
+        ("HUAWEICLOUD_SDK_AK",),
+        ("HUAWEICLOUD_SDK_SK",),
+        "~/.huaweicloud/credentials",
+        "ak",
+        "sk",
+        "basic",
     ),
     "jdcloud": VendorCredentialSource(
-        ("JDCLOUD_ACCESS_KEY",), ("JDCLOUD_SECRET_KEY",),
-        "~/.jdc/config", "access_key", "secret_key", "default",
+        ("JDCLOUD_ACCESS_KEY",),
+        ("JDCLOUD_SECRET_KEY",),
+        "~/.jdc/config",
+        "access_key",
+        "secret_key",
+        "default",
     ),
 }
 

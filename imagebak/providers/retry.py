@@ -45,7 +45,8 @@ def call_with_retry(
             raise classify(exc) from None
 
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_after_delay(policy.deadline_seconds),
+        stop=tenacity.stop_after_attempt(policy.max_attempts)
+        | tenacity.stop_after_delay(policy.deadline_seconds),
         wait=tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait),
         retry=tenacity.retry_if_exception(lambda exc: isinstance(exc, ProviderError) and exc.transient),
         reraise=True,

@@ -23,8 +23,12 @@ policies:
 
 def policy_yaml(**fields: str) -> str:
     base = {
-        "name": "web", "account": "sh", "region": "cn-shanghai", "start": "2026-12-01T02:00:00+08:00",
-        "every": "1d", "instances": "[i-1]",
+        "name": "web",
+        "account": "sh",
+        "region": "cn-shanghai",
+        "start": "2026-12-01T02:00:00+08:00",
+        "every": "1d",
+        "instances": "[i-1]",
     }
     base.update(fields)
     lines = [f"  - {k}: {v}" if i == 0 else f"    {k}: {v}" for i, (k, v) in enumerate(base.items())]
@@ -51,10 +55,19 @@ def test_a_valid_file_gives_a_model():
     assert model.policies[0].interval.total_seconds() == 86400
 
 
-@pytest.mark.parametrize(("name", "ok"), [
-    ("每" * 32, True), ("每" * 33, False), ("a" * 32, True), ("a" * 33, False),
-    ("每日备份-web_2", True), ("has space", False), ("dot.name", False), ("''", False),
-])
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("每" * 32, True),
+        ("每" * 33, False),
+        ("a" * 32, True),
+        ("a" * 33, False),
+        ("每日备份-web_2", True),
+        ("has space", False),
+        ("dot.name", False),
+        ("''", False),
+    ],
+)
 def test_name_length_and_characters(name, ok):
     found = errors(ACCOUNTS + policy_yaml(name=name))
     assert (found == []) is ok, found
@@ -63,50 +76,76 @@ def test_name_length_and_characters(name, ok):
 
 
 def test_name_too_long_says_how_long():
-    assert only_error(ACCOUNTS + policy_yaml(name="每" * 33)).endswith("is 33 characters long; at most 32 allowed")
+    assert only_error(ACCOUNTS + policy_yaml(name="每" * 33)).endswith(
+        "is 33 characters long; at most 32 allowed"
+    )
 
 
 def test_description_at_most_256_characters():
     assert errors(ACCOUNTS + policy_yaml(description="x" * 256)) == []
-    assert "policies[0].description: is 257 characters long" in only_error(ACCOUNTS + policy_yaml(description="x" * 257))
+    assert "policies[0].description: is 257 characters long" in only_error(
+        ACCOUNTS + policy_yaml(description="x" * 257)
+    )
 
 
-@pytest.mark.parametrize(("every", "message"), [
-    ("11h", "11h is shorter than the 12-hour minimum interval"),
-    ("12h", None), ("1d", None), ("1w", None), ("365d", None), ("8760h", None), ("52w", None),
-    ("366d", "366d is longer than the one-year (365d) maximum interval"),
-    ("8761h", "longer than the one-year"), ("53w", "longer than the one-year"),
-    ("1y", "must be a whole number with unit h, d or w"), ("0d", "must be a whole number"),
-    ("1.5d", "must be a whole number"),
-])
+@pytest.mark.parametrize(
+    ("every", "message"),
+    [
+        ("11h", "11h is shorter than the 12-hour minimum interval"),
+        ("12h", None),
+        ("1d", None),
+        ("1w", None),
+        ("365d", None),
+        ("8760h", None),
+        ("52w", None),
+        ("366d", "366d is longer than the one-year (365d) maximum interval"),
+        ("8761h", "longer than the one-year"),
+        ("53w", "longer than the one-year"),
+        ("1y", "must be a whole number with unit h, d or w"),
+        ("0d", "must be a whole number"),
+        ("1.5d", "must be a whole number"),
+    ],
+)
 def test_interval_bounds(every, message):
     found = errors(ACCOUNTS + policy_yaml(every=every))
     if message is None:
         assert found == []
     else:
-        assert len(found) == 1 and "p.yaml:10:12: policies[0].every: " in found[0] and message in found[0], found
+        assert len(found) == 1 and "p.yaml:10:12: policies[0].every: " in found[0] and message in found[0], (
+            found
+        )
 
 
 def test_disks_must_include_vda_and_no_duplicates():
     assert errors(ACCOUNTS + policy_yaml(disks="[vda, vdb]")) == []
     assert only_error(ACCOUNTS + policy_yaml(disks="[vdb, vdc]")).endswith(
-        "policies[0].disks: the system disk vda must be included in a disk list")
-    assert only_error(ACCOUNTS + policy_yaml(disks="[vda, vdb, vdb]")).endswith("device vdb is listed more than once")
+        "policies[0].disks: the system disk vda must be included in a disk list"
+    )
+    assert only_error(ACCOUNTS + policy_yaml(disks="[vda, vdb, vdb]")).endswith(
+        "device vdb is listed more than once"
+    )
     assert "must be 'all' or a list of device names" in only_error(ACCOUNTS + policy_yaml(disks="some"))
     assert "device names look like vda" in only_error(ACCOUNTS + policy_yaml(disks="[vda, /dev/sdb]"))
 
 
 def test_an_instance_belongs_to_one_policy_only():
-    text = ACCOUNTS + policy_yaml(name="a", instances="[i-1, i-2]") + policy_yaml(name="b", instances="[i-3, i-2]")
+    text = (
+        ACCOUNTS
+        + policy_yaml(name="a", instances="[i-1, i-2]")
+        + policy_yaml(name="b", instances="[i-3, i-2]")
+    )
     assert only_error(text) == (
         "p.yaml:17:22: policies[1].instances[1]: instance i-2 is already in policy 'a'; "
-        "an instance belongs to at most one image policy")
+        "an instance belongs to at most one image policy"
+    )
 
 
 def test_names_unique_per_account_and_region_only():
     same = ACCOUNTS + policy_yaml(instances="[i-1]") + policy_yaml(instances="[i-2]")
     assert "policy name 'web' is already used in sh/cn-shanghai" in only_error(same)
-    other_region = ACCOUNTS + policy_yaml(instances="[i-1]") + policy_yaml(instances="[i-2]", region="cn-beijing")
+    other_region = (
+        ACCOUNTS + policy_yaml(instances="[i-1]") + policy_yaml(instances="[i-2]", region="cn-beijing")
+    )
     assert errors(other_region) == []
 
 
@@ -143,8 +182,10 @@ def test_syntax_error_reports_its_line():
 
 def test_duplicate_keys_are_errors_and_other_errors_still_reported():
     found = errors(ACCOUNTS + policy_yaml(every="11h") + "    name: again\n")
-    assert any(f.startswith("p.yaml:12:5: policies[0].name: duplicate key 'name' (first defined on line 6)")
-               for f in found)
+    assert any(
+        f.startswith("p.yaml:12:5: policies[0].name: duplicate key 'name' (first defined on line 6)")
+        for f in found
+    )
     assert any("11h is shorter" in f for f in found)
 
 
@@ -166,16 +207,21 @@ def test_wrong_types_and_missing_keys():
 
 
 def test_start_needs_a_timezone():
-    assert "needs an explicit timezone offset" in only_error(ACCOUNTS + policy_yaml(start="2026-12-01T02:00:00"))
+    assert "needs an explicit timezone offset" in only_error(
+        ACCOUNTS + policy_yaml(start="2026-12-01T02:00:00")
+    )
     assert errors(ACCOUNTS + policy_yaml(start='"2026-12-01T02:00:00Z"')) == []
 
 
 def test_copy_destinations():
     assert "must differ from the source region" in only_error(ACCOUNTS + policy_yaml(copy_to="[cn-shanghai]"))
-    assert "cn-nowhere is not a known aliyun region" in only_error(ACCOUNTS + policy_yaml(copy_to="[cn-nowhere]"))
+    assert "cn-nowhere is not a known aliyun region" in only_error(
+        ACCOUNTS + policy_yaml(copy_to="[cn-nowhere]")
+    )
     assert "listed more than once" in only_error(ACCOUNTS + policy_yaml(copy_to="[cn-qingdao, cn-qingdao]"))
     assert "only Huawei whole-machine image copies take a vault" in only_error(
-        ACCOUNTS + policy_yaml(copy_to="[{region: cn-qingdao, vault: v-1}]"))
+        ACCOUNTS + policy_yaml(copy_to="[{region: cn-qingdao, vault: v-1}]")
+    )
     extra = ACCOUNTS.replace("sh: {provider: aliyun}", "sh: {provider: aliyun, extra_regions: [cn-new-1]}")
     assert errors(extra + policy_yaml(copy_to="[cn-new-1]")) == []
 
@@ -193,7 +239,9 @@ def test_huawei_whole_image_copy_rules():
 
 
 def test_every_problem_is_reported_at_once_in_file_order():
-    text = ACCOUNTS + policy_yaml(name="bad name", every="11h", disks="[vdb]", copy_to="[cn-shanghai]", colour="red")
+    text = ACCOUNTS + policy_yaml(
+        name="bad name", every="11h", disks="[vdb]", copy_to="[cn-shanghai]", colour="red"
+    )
     found = errors(text)
     assert len(found) == 5, found
     lines = [int(f.split(":")[1]) for f in found]
@@ -215,8 +263,12 @@ def test_validate_command_exit_codes_and_json(tmp_path: Path):
     payload = json.loads(result.output)
     assert result.exit_code == 3 and payload["valid"] is False
     assert payload["errors"][0] | {"file": ""} == {
-        "file": "", "line": 10, "column": 12, "path": "policies[0].every",
-        "message": "11h is shorter than the 12-hour minimum interval"}
+        "file": "",
+        "line": 10,
+        "column": 12,
+        "path": "policies[0].every",
+        "message": "11h is shorter than the 12-hour minimum interval",
+    }
     result = runner.invoke(cli, ["policy", "validate", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 3 and "missing.yaml:1:1: (root): file not found" in result.output
 
@@ -241,7 +293,7 @@ def test_schema_command_prints_json_schema():
 def test_shipped_examples_validate():
     root = Path(__file__).resolve().parents[2]
     for path in [root / "policies.yaml", *sorted((root / "examples").glob("policies*.yaml"))]:
-        model, found = validate_file(path)
+        _, found = validate_file(path)
         assert found == [], (path, [str(f) for f in found])
 
 
@@ -253,4 +305,6 @@ def test_yaml_indentation_matters_in_messages():
             provider: gcp
         policies: []
         """)
-    assert only_error(text).startswith("p.yaml:4:15: accounts.sh.provider: Input should be 'aliyun', 'huawei'")
+    assert only_error(text).startswith(
+        "p.yaml:4:15: accounts.sh.provider: Input should be 'aliyun', 'huawei'"
+    )

@@ -1,0 +1,126 @@
+"""`imagebak run`: execute due policies (or the ones named), create -> wait -> copy, resumably."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from imagebak.commands.connect import connected
+from imagebak.commands.context import AppContext, pass_app
+from imagebak.config.schema import parse_interval
+from imagebak.engine.context import ProviderPool, RunContext
+from imagebak.engine.events import EventLog
+from imagebak.engine.journal import Journal
+from imagebak.engine.locks import PolicyLocks
+from imagebak.engine.records import Execution
+from imagebak.engine.runner import Engine, Note, RunOptions, RunReport, select
+from imagebak.errors import ExitCode, ImagebakError
+from imagebak.output import emit_json, format_option, table
+
+EMULATOR_POLL_SECONDS = 0.2
+CLOUD_POLL_SECONDS = 15.0
+
+
+def _deadline(text: str) -> float:
+    try:
+        return parse_interval(text).total_seconds() if text[-1] in "hdw" else float(text)
+    except (ValueError, IndexError):
+        raise ImagebakError(f"--deadline {text!r}: give seconds (e.g. 900) or a span like 6h", ExitCode.USAGE) from None
+
+
+@click.command()
+@click.option("--policy", "policies", multiple=True, metavar="NAME",
+              help="Run this policy now, due or not (repeatable). Respects the 12-hour floor unless --force.")
+@click.option("--all", "all_policies", is_flag=True, help="Run every enabled policy now, due or not.")
+@click.option("--instance", metavar="ID", help="Only this instance (of the named policy, or of its own policy).")
+@click.option("--force", is_flag=True, help="Allow a manual run within 12 hours of the previous one.")
+@click.option("--dry-run", is_flag=True, help="Print every cloud call that would be made; change nothing.")
+@click.option("--wait/--no-wait", default=None,
+              help="Stay until images and copies are available (default for manual runs), or submit, record and "
+                   "exit, leaving the next run to advance the work (default for scheduled runs).")
+@click.option("--deadline", default="6h", show_default=True, metavar="SPAN",
+              help="With --wait: stop waiting after this long: seconds, or a span with unit h, d or w.")
+@click.option("--poll-interval", type=click.FloatRange(0.01, 3600), metavar="SECONDS",
+              help="Seconds between status polls.  [default: 15, or 0.2 against the emulator]")
+@format_option
+@pass_app
+def run(app: AppContext, policies: tuple[str, ...], all_policies: bool, instance: str | None, force: bool,
+        dry_run: bool, wait: bool | None, deadline: str, poll_interval: float | None, fmt: str) -> None:
+    """Create images for every due policy (or the ones named), wait for them, copy them to each destination.
+
+    Unfinished work of earlier runs (a --no-wait run, a killed run) is picked up and finished first.
+    """
+    loaded = app.load()
+    store = app.store(loaded)
+    now = app.now()
+    base = RunOptions(policies=policies, all_policies=all_policies, instance=instance, force=force)
+    if dry_run:
+        executions, notes = select(store.read(), loaded, now, base, locks=None)
+        _print_dry_run(executions, notes, fmt)
+        return
+    with connected(loaded) as connector:
+        options = RunOptions(
+            policies=policies, all_policies=all_policies, instance=instance, force=force,
+            wait=base.manual if wait is None else wait, deadline_seconds=_deadline(deadline),
+            poll_interval=poll_interval or (EMULATOR_POLL_SECONDS if connector.uses_only_emulator()
+                                            else CLOUD_POLL_SECONDS),
+            concurrency={n: a.concurrency for n, a in loaded.model.accounts.items() if a.concurrency},
+        )
+        locks = PolicyLocks(store.path.parent / "locks")
+        try:
+            with store.update() as state:
+                executions, notes = select(state, loaded, now, options, locks)
+            events = EventLog(loaded.resolve(loaded.model.log))
+            ctx = RunContext(ProviderPool(connector.provider), Journal(store), events, app.now)
+            progress = (lambda line: click.echo(line, err=True)) if sys.stderr.isatty() and fmt == "text" else None
+            deadline_hit = Engine(ctx, options, progress=progress).advance(executions)
+        finally:
+            locks.release_all()
+    report = RunReport(executions, notes, deadline_hit)
+    _print_report(report, fmt)
+    raise click.exceptions.Exit(int(report.exit_code()))
+
+
+def _print_dry_run(executions: list[Execution], notes: list[Note], fmt: str) -> None:
+    calls = []
+    for execution in executions:
+        policy = execution.policy
+        where = f"{policy.account} {policy.region}"
+        for work in execution.instances.values():
+            iid = work.instance_id
+            if work.image is None:
+                calls += [f"{where}: get instance {iid} and its disks", f"{where}: read image quota",
+                          f"{where}: create image of {iid} (disks: {policy.disks if policy.disks == 'all' else ','.join(policy.disks)})"]
+            calls.append(f"{where}: poll image of {iid} until available")
+            calls += [f"{where}: copy image of {iid} to {dest}, then poll it there" for dest, _ in policy.copy_to]
+    if fmt == "json":
+        emit_json({"dry_run": True, "calls": calls, "notes": [n.__dict__ for n in notes]})
+        return
+    click.echo(f"dry run: {len(executions)} execution(s), {len(calls)} cloud call group(s); nothing is changed")
+    for call in calls:
+        click.echo(f"  {call}")
+    for note in notes:
+        click.echo(f"  {note.policy}: not started ({note.outcome}): {note.message}")
+
+
+def _print_report(report: RunReport, fmt: str) -> None:
+    code = report.exit_code()
+    if fmt == "json":
+        emit_json({
+            "exit_code": int(code), "result": code.name.lower(), "deadline_hit": report.deadline_hit,
+            "executions": [e.to_dict() for e in report.executions], "notes": [n.__dict__ for n in report.notes],
+        })
+        return
+    rows = []
+    for execution, work in report.works():
+        copies = ", ".join(f"{c.region}:{c.image_id or c.state}" for c in work.copies.values()) or "-"
+        image = (work.image.image_id or work.image.ref or "-") if work.image else "-"
+        rows.append((execution.policy.name, work.instance_id, work.status, image, copies, work.reason))
+    if rows:
+        click.echo(table(("POLICY", "INSTANCE", "STATUS", "IMAGE", "COPIES", "NOTE"), rows))
+    for note in report.notes:
+        click.echo(f"{note.policy}: not started ({note.outcome}): {note.message}")
+    if not rows and not report.notes:
+        click.echo("nothing due")
+    click.echo(f"result: {code.name.lower().replace('_', ' ')} (exit {int(code)})")

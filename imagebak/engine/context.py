@@ -1,0 +1,85 @@
+"""What the steps of one run share: providers, journal, event log, clock, caches and budgets."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from imagebak.actions.eligibility import fetch_instance
+from imagebak.actions.quota import QuotaBudget
+from imagebak.engine.events import EventLog
+from imagebak.engine.journal import Journal
+from imagebak.engine.records import PENDING, Execution, InstanceWork
+from imagebak.providers.base import InstanceInfo, Provider
+
+
+class ProviderPool:
+    """Builds each account's provider on first use, so only the SDKs of vendors in use are imported."""
+
+    def __init__(self, factory: Callable[[str], Provider]) -> None:
+        self._factory = factory
+        self._built: dict[str, Provider] = {}
+        self._lock = threading.Lock()
+
+    def get(self, account: str) -> Provider:
+        with self._lock:
+            if account not in self._built:
+                self._built[account] = self._factory(account)
+            return self._built[account]
+
+
+class RunContext:
+    def __init__(
+        self, providers: ProviderPool, journal: Journal, events: EventLog, now: Callable[[], datetime]
+    ) -> None:
+        self.providers = providers
+        self.journal = journal
+        self.events = events
+        self.now = now
+        self.executions: list[Execution] = []
+        self._budgets: dict[tuple[str, str], QuotaBudget] = {}
+        self._instances: dict[tuple[str, str, str], InstanceInfo] = {}
+        self._lock = threading.Lock()
+
+    def save(self, execution: Execution, work: InstanceWork) -> None:
+        self.journal.save_instance(execution, work)
+
+    def event(self, execution: Execution, work: InstanceWork | None, **fields: Any) -> None:
+        policy = execution.policy
+        self.events.emit(
+            run=execution.run_id,
+            policy=policy.name,
+            account=policy.account,
+            source_region=policy.region,
+            instance=work.instance_id if work else None,
+            **fields,
+        )
+
+    def budget(self, account: str, region: str) -> QuotaBudget:
+        with self._lock:
+            key = (account, region)
+            if key not in self._budgets:
+                self._budgets[key] = QuotaBudget(self.providers.get(account), region)
+            return self._budgets[key]
+
+    def cache_instance(self, account: str, instance: InstanceInfo) -> None:
+        self._instances[(account, instance.region, instance.instance_id)] = instance
+
+    def instance(self, account: str, region: str, instance_id: str) -> InstanceInfo:
+        """The instance as seen earlier in this run, else fetched again (a resumed run)."""
+        key = (account, region, instance_id)
+        if key not in self._instances:
+            self._instances[key] = fetch_instance(self.providers.get(account), region, instance_id)
+        return self._instances[key]
+
+    def copies_in_flight(self, account: str) -> int:
+        return sum(
+            1
+            for execution in self.executions
+            if execution.policy.account == account
+            for work in execution.instances.values()
+            for copy in work.copies.values()
+            if copy.state == PENDING
+        )

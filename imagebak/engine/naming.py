@@ -1,0 +1,43 @@
+"""Names, ownership tags and idempotency keys of the images imagebak makes.
+
+Tag keys use only letters, digits and '-', the subset every vendor accepts (Huawei refuses ':').
+The key tag is what lets a resumed run find an image whose creation it cannot remember finishing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+TAG_POLICY = "imagebak-policy"
+TAG_INSTANCE = "imagebak-instance"
+TAG_RUN = "imagebak-run"
+TAG_CREATED = "imagebak-created"
+TAG_KEY = "imagebak-key"
+TAG_MANAGED = "imagebak-managed"
+
+
+def run_id(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def idempotency_key(*parts: object) -> str:
+    """A short, stable token: the same inputs give the same key in any process (<= 40 chars, [a-z0-9-])."""
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode("utf-8")).hexdigest()
+    return f"ib-{digest[:32]}"
+
+
+def image_name(template: str, *, policy: str, instance: str, region: str, moment: datetime) -> str:
+    stamp = moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%MZ")
+    return template.format(policy=policy, instance=instance, region=region, time=stamp)[:128]
+
+
+def ownership_tags(*, policy: str, instance: str, run: str, key: str) -> dict[str, str]:
+    return {
+        TAG_MANAGED: "true",
+        TAG_POLICY: policy,
+        TAG_INSTANCE: instance,
+        TAG_RUN: run,
+        TAG_CREATED: run,
+        TAG_KEY: key,
+    }

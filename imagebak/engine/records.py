@@ -1,0 +1,125 @@
+"""What the state file remembers about executions in flight, so a killed run can resume.
+
+An *execution* is one run of one policy. It snapshots the policy settings it started with,
+so it can finish even if the policy is later disabled, edited or deleted (the products
+promise that). Each instance has one image *artifact* and one artifact per copy; every
+artifact is recorded as ``submitting`` before the cloud call and with its ref after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Artifact states. "submitting" = the call may or may not have reached the cloud.
+PLANNED, SUBMITTING, PENDING, AVAILABLE, FAILED, SKIPPED = (
+    "planned",
+    "submitting",
+    "pending",
+    "available",
+    "failed",
+    "skipped",
+)
+# Instance statuses.
+NEW, CREATING, COPYING, DONE = "new", "creating", "copying", "done"
+TERMINAL = frozenset({DONE, FAILED, SKIPPED})
+
+
+@dataclass
+class Artifact:
+    """One image being created or copied."""
+
+    key: str  # idempotency key: same across retries of the same submission and across resumes
+    name: str
+    region: str
+    source_image_id: str | None = None  # copies only
+    state: str = PLANNED
+    ref: str | None = None
+    image_id: str | None = None
+    progress: int | None = None
+    size_gb: int | None = None
+    attempt: int = 1
+    submitted_at: str | None = None
+    finished_at: str | None = None
+    detail: str = ""
+    extra_image_ids: list[str] = field(default_factory=list)
+    tagged: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Artifact:
+        return cls(**raw)
+
+
+@dataclass
+class InstanceWork:
+    instance_id: str
+    status: str = NEW
+    reason: str = ""
+    devices: list[str] = field(default_factory=list)
+    image: Artifact | None = None
+    copies: dict[str, Artifact] = field(default_factory=dict)  # "<dest region>/<source image id>"
+    error: dict[str, Any] | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> InstanceWork:
+        raw = dict(raw)
+        image = raw.pop("image", None)
+        copies = raw.pop("copies", {})
+        return cls(
+            **raw,
+            image=Artifact.from_dict(image) if image else None,
+            copies={k: Artifact.from_dict(v) for k, v in copies.items()},
+        )
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """The policy settings an execution started with."""
+
+    name: str
+    account: str
+    region: str
+    disks: str | list[str]
+    copy_to: list[tuple[str, str | None]]  # (region, vault)
+    image_name: str
+    description: str
+    retry_failed: int
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PolicySnapshot:
+        raw = dict(raw)
+        raw["copy_to"] = [tuple(item) for item in raw["copy_to"]]
+        return cls(**raw)
+
+
+@dataclass
+class Execution:
+    policy_key: str
+    run_id: str  # UTC timestamp of the start, unique per policy
+    manual: bool
+    started_at: str
+    policy: PolicySnapshot
+    instances: dict[str, InstanceWork]
+    finished_at: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return all(work.terminal for work in self.instances.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Execution:
+        raw = dict(raw)
+        return cls(
+            **{
+                **raw,
+                "policy": PolicySnapshot.from_dict(raw["policy"]),
+                "instances": {k: InstanceWork.from_dict(v) for k, v in raw["instances"].items()},
+            }
+        )

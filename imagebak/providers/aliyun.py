@@ -1,0 +1,396 @@
+"""Alibaba Cloud ECS adapter over aliyun-python-sdk-core/-ecs (imported only when Aliyun is in use).
+
+SDK quirks handled here (../shared/reference/cloud-wire-protocols.md §1):
+- the SDK never adds a ClientToken and retries CreateImage by itself, so its retries are off
+  (``auto_retry=False``), tenacity retries instead, and every create/copy carries a ClientToken
+  derived from the engine's idempotency key;
+- it honours ``HTTP_PROXY`` but not ``NO_PROXY``, so proxies are disabled explicitly;
+- it speaks plain http unless told otherwise, so real-cloud calls are switched to https;
+- it returns success bodies as raw bytes and raises ``ServerException`` for any non-2xx;
+- ``DescribeImages`` without ``Status`` returns only Available images, so every lookup passes
+  the full status list.
+
+Aliyun has no API for the custom-image quota (it lives in Quota Center, whose SDK is not a
+dependency): ``quotas`` returns nothing and the engine relies on the ``QuotaExceed.Image`` /
+``QuotaExceed.Snapshot`` error of CreateImage/CopyImage, classified as ``ErrorKind.QUOTA``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.request import RpcRequest
+from aliyunsdkecs.request.v20140526.CopyImageRequest import CopyImageRequest
+from aliyunsdkecs.request.v20140526.CreateImageRequest import CreateImageRequest
+from aliyunsdkecs.request.v20140526.CreateSnapshotRequest import CreateSnapshotRequest
+from aliyunsdkecs.request.v20140526.DeleteImageRequest import DeleteImageRequest
+from aliyunsdkecs.request.v20140526.DescribeDisksRequest import DescribeDisksRequest
+from aliyunsdkecs.request.v20140526.DescribeImagesRequest import DescribeImagesRequest
+from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import DescribeInstancesRequest
+from aliyunsdkecs.request.v20140526.DescribeSnapshotsRequest import DescribeSnapshotsRequest
+
+from imagebak.providers import ProviderSettings
+from imagebak.providers.base import (
+    CopySpec,
+    DiskInfo,
+    ErrorKind,
+    ImageSpec,
+    ImageState,
+    ImageStatus,
+    InstanceInfo,
+    Provider,
+    ProviderError,
+    ProviderLimits,
+    Quota,
+)
+from imagebak.providers.retry import call_with_retry
+
+VENDOR = "aliyun"
+PRODUCT = "Ecs"
+PAGE_SIZE = 100  # the largest page DescribeImages/DescribeDisks/DescribeSnapshots accept
+ALL_IMAGE_STATUSES = "Creating,Waiting,Available,UnAvailable,CreateFailed,Deprecated"
+IMAGE_STATES = {
+    "Creating": ImageState.PENDING,
+    "Waiting": ImageState.PENDING,
+    "Available": ImageState.AVAILABLE,
+    "Deprecated": ImageState.AVAILABLE,  # still usable to restore from
+    "CreateFailed": ImageState.FAILED,
+    "UnAvailable": ImageState.FAILED,
+}
+# Local (instance-store) disk categories: ephemeral, ephemeral_ssd, local_ssd_pro, local_hdd_pro.
+# Anything else (cloud, cloud_efficiency, cloud_ssd, cloud_essd, cloud_auto, ...) is a cloud disk.
+LOCAL_CATEGORY_PREFIXES = ("ephemeral", "local")
+TRANSIENT_CODES = frozenset({"InternalError", "UnknownError", "ServiceUnavailable"})
+AUTH_CODE_PREFIXES = (
+    "InvalidAccessKeyId",
+    "InvalidAccessKeySecret",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "MissingSignature",
+    "InvalidSecurityToken",
+    "Forbidden",
+    "NoPermission",
+)
+NOT_FOUND_PREFIXES = ("InvalidImageId", "InvalidInstanceId", "InvalidSnapshotId", "InvalidDiskId")
+_DEVICE = re.compile(r"^/dev/x?(vd[a-z]+)$")
+_SIGNED_QUERY = re.compile(r"(Signature|AccessKeyId|SecurityToken)=[^&\s)'\"]*")
+
+
+def build(settings: ProviderSettings) -> AliyunProvider:
+    return AliyunProvider(settings)
+
+
+def classify(action: str, exc: BaseException) -> ProviderError:
+    """Turn an SDK exception into a ProviderError whose kind drives retries and reporting."""
+    if isinstance(exc, ServerException):
+        code = exc.get_error_code() or "Unknown"
+        status = exc.get_http_status()
+        return ProviderError(
+            VENDOR,
+            action,
+            _server_kind(code, status),
+            code,
+            exc.get_error_msg() or "",
+            exc.get_request_id(),
+            status,
+        )
+    if isinstance(exc, ClientException):
+        # SDK.HttpError covers refused/reset connections and connect/read timeouts; other client
+        # errors (unknown region, no endpoint, bad parameters) will not heal by retrying.
+        kind = ErrorKind.TIMEOUT if exc.get_error_code() == "SDK.HttpError" else ErrorKind.INVALID
+        return ProviderError(VENDOR, action, kind, exc.get_error_code(), _scrub(exc.get_error_msg() or ""))
+    return ProviderError(VENDOR, action, ErrorKind.UNKNOWN, type(exc).__name__, _scrub(str(exc)))
+
+
+def _server_kind(code: str, status: int | None) -> ErrorKind:
+    if code.startswith("Throttling"):
+        return ErrorKind.THROTTLED
+    if code in TRANSIENT_CODES or (status is not None and status >= 500):
+        return ErrorKind.UNAVAILABLE
+    if code.startswith(AUTH_CODE_PREFIXES):
+        return ErrorKind.AUTH
+    if code.startswith("QuotaExceed"):
+        return ErrorKind.QUOTA
+    if code == "OperationDenied.ImageCopying":
+        return ErrorKind.CONFLICT
+    if code.endswith(".NotFound") and code.startswith(NOT_FOUND_PREFIXES):
+        return ErrorKind.NOT_FOUND
+    if status is not None and 400 <= status < 500:
+        return ErrorKind.INVALID
+    return ErrorKind.UNKNOWN
+
+
+def _scrub(message: str) -> str:
+    """Transport errors quote the signed URL; keep the key id and signature out of logs."""
+    return _SIGNED_QUERY.sub(r"\1=***", message)
+
+
+def _short_device(device: str) -> str:
+    """``/dev/xvda`` -> ``vda`` (Aliyun reports xvd* names for what the guest sees as vd*)."""
+    match = _DEVICE.match(device)
+    return match.group(1) if match else device.removeprefix("/dev/")
+
+
+def _percent(progress: Any) -> int | None:
+    try:
+        return int(str(progress).rstrip("%"))
+    except ValueError:
+        return None
+
+
+def _tag_params(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _derived_token(key: str, purpose: str) -> str:
+    """A stable ClientToken (<= 64 ASCII chars) for a secondary call made under one idempotency key."""
+    return f"{purpose}-{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+
+def _disk_info(disk: Mapping[str, Any]) -> DiskInfo:
+    category = str(disk.get("Category", ""))
+    return DiskInfo(
+        device=_short_device(str(disk.get("Device", ""))),
+        disk_id=str(disk["DiskId"]),
+        category="local" if category.startswith(LOCAL_CATEGORY_PREFIXES) else "cloud",
+        size_gb=int(disk.get("Size", 0)),
+        is_system=disk.get("Type") == "system",
+        encrypted=bool(disk.get("Encrypted", False)),
+    )
+
+
+def _image_status(image: Mapping[str, Any]) -> ImageStatus:
+    status = str(image.get("Status", ""))
+    return ImageStatus(
+        ref=image["ImageId"],
+        state=IMAGE_STATES.get(status, ImageState.PENDING),
+        image_id=image["ImageId"],
+        progress=_percent(image.get("Progress", "")),
+        size_gb=image.get("Size"),
+        detail=status,
+    )
+
+
+class AliyunProvider(Provider):
+    """One Aliyun account; one SDK client per region (the endpoint is bound to the client's region)."""
+
+    vendor = VENDOR
+    # Aliyun runs five copies per region at once and queues the rest: no limit to respect.
+    limits = ProviderLimits(max_images_per_copy_call=1, default_concurrency=4)
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        snapshot_timeout_seconds: float = 3600.0,
+        snapshot_poll_seconds: tuple[float, float] = (2.0, 60.0),
+    ) -> None:
+        """``sleep`` paces retries and snapshot polling; tests pass the emulator clock's ``advance``."""
+        self._settings = settings
+        self._sleep = sleep
+        self._snapshot_timeout = snapshot_timeout_seconds
+        self._poll_first, self._poll_max = snapshot_poll_seconds
+        endpoint = urlsplit(settings.endpoint) if settings.endpoint else None
+        self._host = endpoint.netloc if endpoint else None
+        self._protocol = endpoint.scheme if endpoint else "https"
+        self._clients: dict[str, AcsClient] = {}
+        self._lock = threading.Lock()
+
+    # ---- plumbing ----------------------------------------------------------------------------
+
+    def _client(self, region: str) -> AcsClient:
+        with self._lock:
+            client = self._clients.get(region)
+            if client is None:
+                creds = self._settings.credentials
+                client = AcsClient(
+                    creds.access_key_id,
+                    creds.secret,
+                    region,
+                    auto_retry=False,
+                    connect_timeout=min(5.0, self._settings.timeout_seconds),
+                    timeout=self._settings.timeout_seconds,
+                    proxy={"http": None, "https": None},
+                    pool_size=16,
+                )
+                if self._host:
+                    client.add_endpoint(region, PRODUCT, self._host)
+                self._clients[region] = client
+            return client
+
+    def _call(self, region: str, request: RpcRequest) -> dict[str, Any]:
+        """Send one request with classified, bounded retries; return the parsed body."""
+        request.set_protocol_type(self._protocol)
+        client = self._client(region)
+        action = request.get_action_name()
+        body = call_with_retry(
+            lambda: client.do_action_with_exception(request),
+            classify=lambda exc: classify(action, exc),
+            policy=self._settings.retry,
+            sleep=self._sleep,
+        )
+        return json.loads(body)
+
+    def _describe_images(
+        self,
+        region: str,
+        *,
+        ids: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Own images in every status, all pages (at most ``PAGE_SIZE`` ids cost one call)."""
+        images: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            request = DescribeImagesRequest()
+            request.set_ImageOwnerAlias("self")
+            request.set_Status(ALL_IMAGE_STATUSES)
+            if ids:
+                request.set_ImageId(",".join(ids))
+            if tags:
+                request.set_Tags(_tag_params(tags))
+            if name:
+                request.set_ImageName(name)
+            request.set_PageSize(PAGE_SIZE)
+            request.set_PageNumber(page)
+            body = self._call(region, request)
+            batch = body.get("Images", {}).get("Image", [])
+            images.extend(batch)
+            if not batch or page * PAGE_SIZE >= int(body.get("TotalCount", 0)):
+                return images
+            page += 1
+
+    # ---- Provider ----------------------------------------------------------------------------
+
+    def get_instance(self, region: str, instance_id: str) -> InstanceInfo | None:
+        request = DescribeInstancesRequest()
+        request.set_InstanceIds(json.dumps([instance_id]))
+        found = self._call(region, request).get("Instances", {}).get("Instance", [])
+        if not found:
+            return None
+        disks_request = DescribeDisksRequest()
+        disks_request.set_InstanceId(instance_id)
+        disks_request.set_PageSize(PAGE_SIZE)
+        disks = self._call(region, disks_request).get("Disks", {}).get("Disk", [])
+        return InstanceInfo(
+            instance_id=instance_id,
+            region=region,
+            name=str(found[0].get("InstanceName", "")),
+            status=str(found[0].get("Status", "")),
+            disks=tuple(_disk_info(d) for d in disks),
+        )
+
+    def quotas(self, region: str) -> Sequence[Quota]:
+        """Nothing: see the module docstring (QuotaExceed.* at create/copy time is the signal)."""
+        return []
+
+    def create_image(self, spec: ImageSpec) -> str:
+        """Every cloud disk: CreateImage by instance. A subset: snapshots, then DiskDeviceMapping."""
+        request = CreateImageRequest()
+        request.set_ImageName(spec.name)
+        if spec.description:
+            request.set_Description(spec.description)
+        if spec.tags:
+            request.set_Tags(_tag_params(spec.tags))
+        request.set_ClientToken(spec.idempotency_key)
+        if spec.all_disks:
+            request.set_InstanceId(spec.instance.instance_id)
+        else:
+            snapshots = self._snapshot_disks(spec)
+            request.set_DiskDeviceMappings(
+                [{"SnapshotId": sid, "Device": f"/dev/x{device}"} for device, sid in snapshots.items()]
+            )
+        return str(self._call(spec.region, request)["ImageId"])
+
+    def _snapshot_disks(self, spec: ImageSpec) -> dict[str, str]:
+        """Snapshot each included cloud disk (idempotently) and wait until all are accomplished."""
+        snapshots: dict[str, str] = {}
+        for disk in spec.instance.disks:
+            if disk.device not in spec.devices or disk.category != "cloud":
+                continue
+            request = CreateSnapshotRequest()
+            request.set_DiskId(disk.disk_id)
+            request.set_SnapshotName(f"{spec.name}-{disk.device}")
+            if spec.tags:
+                request.set_Tags(_tag_params(spec.tags))
+            request.set_ClientToken(_derived_token(spec.idempotency_key, f"snap-{disk.device}"))
+            snapshots[disk.device] = str(self._call(spec.region, request)["SnapshotId"])
+        self._wait_snapshots(spec.region, list(snapshots.values()))
+        return snapshots
+
+    def _wait_snapshots(self, region: str, snapshot_ids: list[str]) -> None:
+        """Poll DescribeSnapshots with growing intervals, bounded by ``snapshot_timeout_seconds``."""
+        waited, interval = 0.0, self._poll_first
+        while True:
+            request = DescribeSnapshotsRequest()
+            request.set_SnapshotIds(json.dumps(snapshot_ids))
+            request.set_PageSize(PAGE_SIZE)
+            found = self._call(region, request).get("Snapshots", {}).get("Snapshot", [])
+            status = {s["SnapshotId"]: s.get("Status") for s in found}
+            broken = [sid for sid in snapshot_ids if status.get(sid, "failed") == "failed"]
+            if broken:
+                raise ProviderError(
+                    VENDOR, "CreateSnapshot", ErrorKind.UNKNOWN, "SnapshotFailed",
+                    f"snapshot(s) {', '.join(broken)} failed or disappeared before the image could be made",
+                )  # fmt: skip
+            if all(status[sid] == "accomplished" for sid in snapshot_ids):
+                return
+            if waited >= self._snapshot_timeout:
+                raise ProviderError(
+                    VENDOR, "DescribeSnapshots", ErrorKind.TIMEOUT, "SnapshotTimeout",
+                    f"snapshot(s) {', '.join(snapshot_ids)} not accomplished after {waited:.0f} s",
+                )  # fmt: skip
+            self._sleep(interval)
+            waited += interval
+            interval = min(interval * 2, self._poll_max)
+
+    def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
+        return [_image_status(img) for img in self._describe_images(region, tags=tags, name=name)]
+
+    def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
+        """One DescribeImages call per ``PAGE_SIZE`` ids; ids the cloud no longer knows are MISSING."""
+        unique = list(dict.fromkeys(refs))
+        result: dict[str, ImageStatus] = {}
+        for start in range(0, len(unique), PAGE_SIZE):
+            chunk = unique[start : start + PAGE_SIZE]
+            found = {img["ImageId"]: img for img in self._describe_images(region, ids=chunk)}
+            for ref in chunk:
+                result[ref] = _image_status(found[ref]) if ref in found else ImageStatus(ref, ImageState.MISSING)
+        return result
+
+    def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:
+        """One CopyImage per spec (RegionId = source region); tags travel with the copy."""
+        copies: dict[str, str] = {}
+        for spec in specs:
+            request = CopyImageRequest()
+            request.set_ImageId(spec.image_id)
+            request.set_DestinationRegionId(spec.dest_region)
+            request.set_DestinationImageName(spec.name)
+            if spec.description:
+                request.set_DestinationDescription(spec.description)
+            if spec.tags:
+                request.set_Tags(_tag_params(spec.tags))
+            request.set_ClientToken(spec.idempotency_key)
+            copies[spec.image_id] = str(self._call(spec.source_region, request)["ImageId"])
+        return copies
+
+    def delete_image(self, region: str, image_id: str) -> None:
+        """Delete one image; an image that is already gone counts as deleted."""
+        request = DeleteImageRequest()
+        request.set_ImageId(image_id)
+        try:
+            self._call(region, request)
+        except ProviderError as exc:
+            if exc.kind is not ErrorKind.NOT_FOUND:
+                raise

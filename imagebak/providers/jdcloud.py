@@ -1,0 +1,417 @@
+"""JD Cloud VM adapter over the official ``jdcloud_sdk`` (vm + disk services).
+
+SDK quirks handled here, not in the engine:
+
+- the SDK never raises for API errors: ``resp.error`` is turned into a ``ProviderError`` in ``_once``;
+- its default logger prints every request's headers (Authorization included) to stdout, so the
+  clients always get a logger that prints nothing;
+- ``Config`` takes ``host:port`` and a separate scheme, not a URL;
+- JD images have no tags and createImage/copyImages take no client token, so ownership and the
+  idempotency key travel in the image description as a trailing ``[imagebak key=... tag=...]``
+  marker; createImage looks for an image carrying its key before every (re)submission;
+- image names are 2–32 characters of letters, digits, CJK, ``_``, ``-`` and ``.``;
+- snapshot quota lives in the disk service (vm ``describeQuotas`` has no snapshot type).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+from jdcloud_sdk.core.config import Config
+from jdcloud_sdk.core.credential import Credential
+from jdcloud_sdk.core.jdcloudclient import JDCloudClient
+from jdcloud_sdk.core.logger import Logger
+from jdcloud_sdk.services.common.models.Filter import Filter
+from jdcloud_sdk.services.disk.apis.DescribeQuotaRequest import DescribeQuotaParameters, DescribeQuotaRequest
+from jdcloud_sdk.services.disk.client.DiskClient import DiskClient
+from jdcloud_sdk.services.vm.apis.CopyImagesRequest import CopyImagesParameters, CopyImagesRequest
+from jdcloud_sdk.services.vm.apis.CreateImageRequest import CreateImageParameters, CreateImageRequest
+from jdcloud_sdk.services.vm.apis.DeleteImageRequest import DeleteImageParameters, DeleteImageRequest
+from jdcloud_sdk.services.vm.apis.DescribeImagesRequest import DescribeImagesParameters, DescribeImagesRequest
+from jdcloud_sdk.services.vm.apis.DescribeInstanceRequest import (
+    DescribeInstanceParameters,
+    DescribeInstanceRequest,
+)
+from jdcloud_sdk.services.vm.apis.DescribeQuotasRequest import DescribeQuotasParameters, DescribeQuotasRequest
+from jdcloud_sdk.services.vm.client.VmClient import VmClient
+from jdcloud_sdk.services.vm.models.InstanceDiskAttachmentSpec import InstanceDiskAttachmentSpec
+
+from imagebak.providers import ProviderSettings
+from imagebak.providers.base import (
+    CopySpec,
+    DiskInfo,
+    ErrorKind,
+    ImageSpec,
+    ImageState,
+    ImageStatus,
+    InstanceInfo,
+    Provider,
+    ProviderError,
+    ProviderLimits,
+    Quota,
+)
+from imagebak.providers.retry import call_with_retry
+
+T = TypeVar("T")
+
+VENDOR = "jdcloud"
+COPY_BATCH = 10  # copyImages: at most 10 source images per call
+DESCRIBE_BATCH = 100  # describeImages: at most 100 images per page / ids per call
+DESCRIPTION_MAX = 256
+NAME_MAX = 32
+
+# Image statuses: JD documents only "ready"; the emulator's in-progress and failure names
+# (docs/emulator-jdcloud.md) are mapped here, and any other non-ready value counts as in progress.
+_FAILED_STATUSES = frozenset({"error", "failed"})
+
+# JD's common error table (docs.jdcloud.com/cn/common-declaration/api/error-codes): status -> kind.
+_STATUS_KINDS: Mapping[str, ErrorKind] = {
+    "RATE_LIMIT": ErrorKind.THROTTLED,
+    "QUOTA_EXCEEDED": ErrorKind.QUOTA,
+    "NOT_FOUND": ErrorKind.NOT_FOUND,
+    "INVALID_ARGUMENT": ErrorKind.INVALID,
+    "FAILED_PRECONDITION": ErrorKind.INVALID,
+    "OUT_OF_RANGE": ErrorKind.INVALID,
+    "UNAUTHENTICATED": ErrorKind.AUTH,
+    "HTTP_FORBIDDEN": ErrorKind.AUTH,
+    "PERMISSION_DENIED": ErrorKind.AUTH,
+    "ABORTED": ErrorKind.CONFLICT,
+    "ALREADY_EXISTS": ErrorKind.CONFLICT,
+    "INTERNAL": ErrorKind.UNAVAILABLE,
+    "UNKNOWN": ErrorKind.UNAVAILABLE,
+    "UNAVAILABLE": ErrorKind.UNAVAILABLE,
+    "SOURCE_UNAVAILABLE": ErrorKind.UNAVAILABLE,
+}
+
+_CODE_KINDS: Mapping[int, ErrorKind] = {
+    401: ErrorKind.AUTH,
+    403: ErrorKind.AUTH,
+    404: ErrorKind.NOT_FOUND,
+    409: ErrorKind.CONFLICT,
+    429: ErrorKind.THROTTLED,
+}
+
+_MARKER_RE = re.compile(r"\[imagebak key=(\S+)((?: \S+=\S*)*)\]\s*$")
+_NAME_BAD_CHARS = re.compile(r"[^\w.\-]")
+
+
+class _SilentLogger(Logger):
+    """The SDK logs request headers (with the signature) and tracebacks to stdout: drop everything."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def log(self, level: int, message: object) -> None:
+        return None
+
+
+def build(settings: ProviderSettings) -> Provider:
+    return JdcloudProvider(settings)
+
+
+class JdcloudProvider(Provider):
+    vendor = VENDOR
+    limits = ProviderLimits(max_images_per_copy_call=COPY_BATCH)
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        credential = Credential(settings.credentials.access_key_id, settings.credentials.secret)
+        logger = _SilentLogger()
+        self._retry = settings.retry
+        self._vm = VmClient(credential, _config(settings, "vm.jdcloud-api.com"), logger=logger)
+        self._disk = DiskClient(credential, _config(settings, "disk.jdcloud-api.com"), logger=logger)
+
+    # -- Provider interface ------------------------------------------------------------------
+
+    def get_instance(self, region: str, instance_id: str) -> InstanceInfo | None:
+        request = DescribeInstanceRequest(DescribeInstanceParameters(region, instance_id))
+        try:
+            result = self._call(self._vm, request, "describeInstance")
+        except ProviderError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                return None
+            raise
+        instance = result["instance"]
+        attachments = [(instance.get("systemDisk"), True)]
+        attachments += [(disk, False) for disk in instance.get("dataDisks") or []]
+        disks = tuple(_disk_info(att, is_system) for att, is_system in attachments if att)
+        return InstanceInfo(
+            instance_id=instance["instanceId"],
+            region=region,
+            name=instance.get("instanceName") or "",
+            status=instance.get("status") or "",
+            disks=disks,
+        )
+
+    def quotas(self, region: str) -> Sequence[Quota]:
+        """Image quota from vm describeQuotas; snapshot quota from the disk service (JD ties both)."""
+        params = DescribeQuotasParameters(region)
+        params.setFilters([Filter("resourceTypes", ["image"])])
+        result = self._call(self._vm, DescribeQuotasRequest(params), "describeQuotas")
+        quotas = [
+            Quota("image", int(q.get("used") or 0), int(q.get("limit") or 0))
+            for q in result.get("quotas") or []
+            if q.get("resourceType") == "image"
+        ]
+        snap = self._call(
+            self._disk, DescribeQuotaRequest(DescribeQuotaParameters(region, "snapshot")), "describeQuota"
+        )
+        quota = snap.get("quota") or {}
+        quotas.append(Quota("snapshot", int(quota.get("used") or 0), int(quota.get("limit") or 0)))
+        return quotas
+
+    def create_image(self, spec: ImageSpec) -> str:
+        """createImage, adopting an image that already carries the key (earlier run or lost reply)."""
+        params = CreateImageParameters(spec.region, spec.instance.instance_id, jd_name(spec.name))
+        params.setDescription(with_marker("createImage", spec.description, spec.idempotency_key, spec.tags))
+        excluded = [
+            InstanceDiskAttachmentSpec(deviceName=disk.device, noDevice=True)
+            for disk in spec.instance.disks
+            if disk.category == "cloud" and not disk.is_system and disk.device not in spec.devices
+        ]
+        if excluded:
+            params.setDataDisks(excluded)
+        request = CreateImageRequest(params)
+
+        def attempt() -> str:
+            adopted = next(iter(self._images_with_key(spec.region, spec.idempotency_key)), None)
+            if adopted is not None:
+                return adopted["imageId"]
+            return self._once(self._vm, request, "createImage")["imageId"]
+
+        return self._retrying("createImage", attempt)
+
+    def find_images(
+        self, region: str, tags: Mapping[str, str], name: str | None = None
+    ) -> Sequence[ImageStatus]:
+        """Private images whose description marker carries every given tag (and the name, if given)."""
+        wanted_name = jd_name(name) if name else None
+
+        def matching() -> list[ImageStatus]:
+            found = []
+            for image in self._private_images(region, wanted_name):  # imageName matches substrings
+                marker = parse_marker(image.get("desc") or "")
+                if (
+                    marker
+                    and wanted_name in (None, image.get("name"))
+                    and all(marker[1].get(k) == v for k, v in tags.items())
+                ):
+                    found.append(_status(image["imageId"], image))
+            return found
+
+        return self._retrying("describeImages", matching)
+
+    def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
+        """describeImages with up to 100 ids per call; ids the region does not know are MISSING."""
+        statuses: dict[str, ImageStatus] = {}
+        unique = list(dict.fromkeys(refs))
+        for start in range(0, len(unique), DESCRIBE_BATCH):
+            batch = unique[start : start + DESCRIBE_BATCH]
+            params = DescribeImagesParameters(region)
+            params.setIds(batch)
+            params.setPageSize(DESCRIBE_BATCH)
+            result = self._call(self._vm, DescribeImagesRequest(params), "describeImages")
+            by_id = {image["imageId"]: image for image in result.get("images") or []}
+            for ref in batch:
+                image = by_id.get(ref)
+                statuses[ref] = _status(ref, image) if image else ImageStatus(ref, ImageState.MISSING)
+        return statuses
+
+    def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:
+        """copyImages, ≤10 sources per call; one call names and describes all its copies alike.
+
+        Specs are grouped by regions, name, description and tags. A one-image batch carries the
+        spec's own key and is adopted on resubmission; a bigger batch carries a key derived from its
+        members' keys, so find_images still sees its copies, but it cannot be adopted: JD returns
+        nothing that links a copy back to its source.
+        """
+        groups: dict[tuple[Any, ...], list[CopySpec]] = {}
+        for spec in specs:
+            groups.setdefault(_copy_group(spec), []).append(spec)
+        copies: dict[str, str] = {}
+        for members in groups.values():
+            for start in range(0, len(members), COPY_BATCH):
+                copies.update(self._copy_batch(members[start : start + COPY_BATCH]))
+        return copies
+
+    def delete_image(self, region: str, image_id: str) -> None:
+        params = DeleteImageParameters(region, image_id)
+        params.setDeleteSnapshot(True)
+        self._call(self._vm, DeleteImageRequest(params), "deleteImage")
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _copy_batch(self, batch: list[CopySpec]) -> dict[str, str]:
+        first = batch[0]
+        sources = [spec.image_id for spec in batch]
+        key = first.idempotency_key if len(batch) == 1 else _batch_key(batch)
+        params = CopyImagesParameters(first.source_region, sources, first.dest_region)
+        params.setName(jd_name(first.name))
+        params.setDescription(with_marker("copyImages", first.description, key, first.tags))
+        request = CopyImagesRequest(params)
+
+        def attempt() -> dict[str, str]:
+            existing = list(self._images_with_key(first.dest_region, key))
+            if len(existing) == len(batch) == 1:
+                return {first.image_id: existing[0]["imageId"]}
+            result = self._once(self._vm, request, "copyImages")
+            return {c["sourceImageId"]: c["destinationImageId"] for c in result.get("copyImages") or []}
+
+        return self._retrying("copyImages", attempt)
+
+    def _images_with_key(self, region: str, key: str) -> Iterator[dict[str, Any]]:
+        for image in self._private_images(region):
+            marker = parse_marker(image.get("desc") or "")
+            if marker and marker[0] == key:
+                yield image
+
+    def _private_images(self, region: str, name: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every private image of the region (one page of 100 per call), unretried: callers retry."""
+        page = 1
+        while True:
+            params = DescribeImagesParameters(region)
+            params.setImageSource("private")
+            params.setPageNumber(page)
+            params.setPageSize(DESCRIBE_BATCH)
+            if name:
+                params.setImageName(name)
+            result = self._once(self._vm, DescribeImagesRequest(params), "describeImages")
+            images = result.get("images") or []
+            yield from images
+            if not images or page * DESCRIBE_BATCH >= int(result.get("totalCount") or 0):
+                return
+            page += 1
+
+    def _call(self, client: JDCloudClient, request: Any, action: str) -> dict[str, Any]:
+        return self._retrying(action, lambda: self._once(client, request, action))
+
+    def _retrying(self, action: str, fn: Callable[[], T]) -> T:
+        return call_with_retry(fn, classify=lambda exc: classify_exception(action, exc), policy=self._retry)
+
+    @staticmethod
+    def _once(client: JDCloudClient, request: Any, action: str) -> dict[str, Any]:
+        """One SDK call; the only place ``resp.error`` becomes an exception."""
+        resp = client.send(request)
+        if resp.error is not None:
+            raise api_error(action, resp.error, resp.request_id)
+        return resp.result or {}
+
+
+def _config(settings: ProviderSettings, default_host: str) -> Config:
+    if not settings.endpoint:
+        return Config(default_host, scheme="https", timeout=settings.timeout_seconds)
+    url = urlsplit(settings.endpoint if "://" in settings.endpoint else f"http://{settings.endpoint}")
+    return Config(url.netloc, scheme=url.scheme, timeout=settings.timeout_seconds)
+
+
+def api_error(action: str, error: Any, request_id: str | None) -> ProviderError:
+    """Classify a JD error body: status string first, HTTP code as the fallback."""
+    status = str(error.status or "")
+    code = error.code if isinstance(error.code, int) else None
+    kind = _STATUS_KINDS.get(status) or _CODE_KINDS.get(code or 0)
+    if kind is None:
+        kind = ErrorKind.UNAVAILABLE if code and code >= 500 else ErrorKind.UNKNOWN
+    return ProviderError(
+        VENDOR, action, kind, status or str(code), str(error.message or ""), request_id or None, code
+    )
+
+
+def classify_exception(action: str, exc: BaseException) -> ProviderError:
+    """Transport failures the SDK lets through raw."""
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return ProviderError(VENDOR, action, ErrorKind.TIMEOUT, type(exc).__name__, str(exc))
+    if isinstance(exc, json.JSONDecodeError):  # a gateway's HTML error page
+        return ProviderError(VENDOR, action, ErrorKind.UNAVAILABLE, "NonJsonResponse", str(exc))
+    return ProviderError(VENDOR, action, ErrorKind.UNKNOWN, type(exc).__name__, str(exc))
+
+
+def jd_name(name: str) -> str:
+    """JD image names: 2–32 chars of letters, digits, CJK, '_', '-', '.'; others become '-'."""
+    return _NAME_BAD_CHARS.sub("-", name)[:NAME_MAX].ljust(2, "-")
+
+
+def with_marker(action: str, description: str, key: str, tags: Mapping[str, str]) -> str:
+    """The description with the ownership marker appended, trimmed to JD's 256 characters."""
+    parts = [
+        f"key={quote(key, safe='')}",
+        *(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in tags.items()),
+    ]
+    marker = "[imagebak " + " ".join(parts) + "]"
+    room = DESCRIPTION_MAX - len(marker) - 1
+    if room < 0:
+        raise ProviderError(
+            VENDOR,
+            action,
+            ErrorKind.INVALID,
+            "MarkerTooLong",
+            f"ownership tags need {len(marker)} characters; JD descriptions hold {DESCRIPTION_MAX}",
+        )
+    text = description[:room].rstrip()
+    return f"{text} {marker}" if text else marker
+
+
+def parse_marker(description: str) -> tuple[str, dict[str, str]] | None:
+    """(idempotency key, tags) from a description written by ``with_marker``; None if foreign."""
+    match = _MARKER_RE.search(description)
+    if not match:
+        return None
+    tags = dict(tuple(unquote(part) for part in token.split("=", 1)) for token in match.group(2).split())
+    return unquote(match.group(1)), tags
+
+
+def _batch_key(batch: Sequence[CopySpec]) -> str:
+    digest = hashlib.sha256("\n".join(spec.idempotency_key for spec in batch).encode()).hexdigest()
+    return f"batch-{digest[:24]}"
+
+
+def _copy_group(spec: CopySpec) -> tuple[Any, ...]:
+    """Specs that can share one copyImages call: same regions, and the same name/description/tags."""
+    return (
+        spec.source_region,
+        spec.dest_region,
+        spec.name,
+        spec.description,
+        tuple(sorted(spec.tags.items())),
+    )
+
+
+def _disk_info(attachment: Mapping[str, Any], is_system: bool) -> DiskInfo:
+    device = str(attachment.get("deviceName") or "").removeprefix("/dev/")
+    if attachment.get("diskCategory") == "local":
+        local = attachment.get("localDisk") or {}
+        return DiskInfo(device, "", "local", int(local.get("diskSizeGB") or 0), is_system)
+    cloud = attachment.get("cloudDisk") or {}
+    return DiskInfo(
+        device,
+        cloud.get("diskId") or "",
+        "cloud",
+        int(cloud.get("diskSizeGB") or 0),
+        is_system,
+        bool(cloud.get("encrypted")),
+    )
+
+
+def _status(ref: str, image: Mapping[str, Any]) -> ImageStatus:
+    status = image.get("status") or ""
+    if status == "ready":
+        state = ImageState.AVAILABLE
+    elif status in _FAILED_STATUSES:
+        state = ImageState.FAILED
+    else:
+        state = ImageState.PENDING
+    disks = [image.get("systemDisk"), *(image.get("dataDisks") or [])]
+    size = sum(int(((d or {}).get("cloudDisk") or {}).get("diskSizeGB") or 0) for d in disks)
+    progress = str(image.get("progress") or "")
+    return ImageStatus(
+        ref=ref,
+        state=state,
+        image_id=image.get("imageId") or ref,
+        progress=100 if state is ImageState.AVAILABLE else (int(progress) if progress.isdigit() else None),
+        size_gb=size or None,
+        detail=status,
+    )
