@@ -1,0 +1,767 @@
+"""Huawei Cloud front-end: the IMS calls imagebak makes, plus the ECS, EVS and IAM calls around them.
+
+Only wire formats live here; every rule is the model's. Huawei quirks handled here:
+- no region on the wire: the region is the one whose project id the request names (the
+  ``{project_id}`` path segment, else ``X-Project-Id``), looked up in the account's projects;
+- SDK-HMAC-SHA256 signatures are verified exactly as the SDK's signer computes them;
+- IMS errors are nested ``{"error": {"code", "message"}}`` (ECS too); EVS, IAM and the API gateway
+  (throttling, authentication, unknown API) answer ``{"error_code", "error_msg"}``; every error
+  carries the request id in ``X-Request-Id``;
+- IMS extension APIs answer most refusals with 400, the Glance-native ones (delete, tags) and
+  ShowJob with 404 for a missing resource;
+- local disks are attached to the server (ShowServer, ListServerBlockDevices) but are not EVS
+  volumes: ShowVolume/ListVolumes never show them.
+See docs/emulator-huawei.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, unquote
+
+from imagebak.emulator.model import Account, CloudError, CloudModel, Disk, Image, Instance
+from imagebak.emulator.wire import WireRequest, WireResponse
+
+VENDOR = "huawei"
+_SIGNING_ALGORITHM = "SDK-HMAC-SHA256"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_AUTH_RE = re.compile(
+    r"SDK-HMAC-SHA256\s+Access=(?P<ak>[^,\s]+)\s*,\s*SignedHeaders=(?P<headers>[^,\s]+)\s*,"
+    r"\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*"
+)
+_DEFAULT_PAGE = 25  # ListImages page size when the request names no limit
+_MAX_PAGE = 1000
+_GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    action: str  # SDK operation name: counters and fault targeting
+    service: str  # "ims" | "ecs" | "evs" | "iam": decides the error shape and codes
+    handler: str
+    native: bool = False  # a Glance/OpenStack-native path: a missing resource is 404, not 400
+
+
+def _route(method: str, path: str, action: str, service: str, handler: str, native: bool = False) -> _Route:
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+    return _Route(method, re.compile(regex), action, service, handler, native)
+
+
+_ROUTES: tuple[_Route, ...] = (
+    _route("POST", "/v1/cloudimages/wholeimages/action", "CreateWholeImage", "ims", "_create_whole_image"),
+    _route("POST", "/v2/cloudimages/action", "CreateImage", "ims", "_create_image"),
+    _route("GET", "/v2/cloudimages", "ListImages", "ims", "_list_images"),
+    _route("GET", "/v1/cloudimages/quota", "ShowImageQuota", "ims", "_show_image_quota"),
+    _route("POST", "/v1/cloudimages/{image_id}/cross_region_copy", "CopyImageCrossRegion", "ims", "_copy_image"),
+    _route("GET", "/v1/{project_id}/jobs/{job_id}", "ShowJob", "ims", "_show_job", native=True),
+    _route("DELETE", "/v2/images/{image_id}", "GlanceDeleteImage", "ims", "_delete_image", native=True),
+    _route(
+        "POST",
+        "/v2/{project_id}/images/resource_instances/action",
+        "ListImageByTags",
+        "ims",
+        "_list_image_by_tags",
+    ),
+    _route(
+        "POST",
+        "/v2/{project_id}/images/{image_id}/tags/action",
+        "BatchAddOrDeleteTags",
+        "ims",
+        "_batch_tags",
+        native=True,
+    ),
+    _route("GET", "/v1/{project_id}/cloudservers/{server_id}", "ShowServer", "ecs", "_show_server", native=True),
+    _route(
+        "GET",
+        "/v1/{project_id}/cloudservers/{server_id}/block_device",
+        "ListServerBlockDevices",
+        "ecs",
+        "_list_block_devices",
+        native=True,
+    ),
+    _route("GET", "/v2/{project_id}/cloudvolumes/detail", "ListVolumes", "evs", "_list_volumes", native=True),
+    _route("GET", "/v2/{project_id}/cloudvolumes/{volume_id}", "ShowVolume", "evs", "_show_volume", native=True),
+    _route("GET", "/v3/projects", "KeystoneListProjects", "iam", "_list_projects", native=True),
+)
+
+
+@dataclass(frozen=True)
+class _Service:
+    """How one Huawei service shapes its errors."""
+
+    nested: bool  # {"error": {"code", "message"}} rather than {"error_code", "error_msg"}
+    not_found: str
+    invalid: str
+    server_error: str
+
+
+_SERVICES = {
+    "ims": _Service(True, "IMG.0027", "IMG.0001", "IMG.0061"),
+    "ecs": _Service(True, "Ecs.0114", "Ecs.0005", "Ecs.9999"),
+    "evs": _Service(False, "EVS.5404", "EVS.2001", "EVS.9999"),
+    "iam": _Service(False, "IAM.0004", "IAM.0001", "IAM.0001"),
+}
+
+# IMS codes finer than the service default, by (kind, detail or resource).
+_IMS_CODES = {
+    ("not_found", "instance"): "IMG.0005",  # The ECS does not exist.
+    ("not_found", "job"): "IMG.0023",  # An exception occurred during job query.
+    ("not_found", "disk"): "IMG.0031",  # The resource ID in the request is incorrect.
+    ("invalid_status", "local_system_disk"): "IMG.0006",  # The ECS system disk cannot be used...
+    ("invalid_status", "local_disk"): "IMG.0022",  # A disk in the current state cannot be used...
+    ("invalid_status", None): "IMG.0046",  # The image is unavailable.
+    ("unsupported", "copy_size_limit"): "IMG.0059",  # The size of the image file exceeds the maximum.
+    ("quota_exceeded", None): "IMG.0015",  # The number of private images has reached the quota.
+    ("limit_exceeded", None): "IMG.0060",  # The number of tasks exceeds the flow control limit.
+}
+
+# Refusals by the API gateway, before any service: always the flat shape.
+_GATEWAY = {"throttled": (429, "APIGW.0308"), "auth_failed": (401, "APIGW.0301")}
+_STATUS = {"not_found": 404, "internal": 500, "unavailable": 503}
+
+
+@dataclass
+class _Context:
+    """One authenticated request: who, where, and the path parameters."""
+
+    request: WireRequest
+    account: Account
+    params: dict[str, str]
+    region: str = ""
+    project_id: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def _ts(dt: datetime | None) -> str | None:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+
+
+def _image_status(img: Image) -> str:
+    """Model status -> IMS image status (queued until the first progress, then saving)."""
+    if img.status == "available":
+        return "active"
+    if img.status == "failed":
+        return "killed"
+    return "queued" if img.progress == 0 else "saving"
+
+
+def _required(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise CloudError("invalid_parameter", f"{name} is required and must be a non-empty string")
+    return value
+
+
+def _tags_from(body: dict[str, Any]) -> dict[str, str]:
+    """``image_tags`` ([{key, value}]) and the older ``tags`` (["key.value"]) merged."""
+    tags: dict[str, str] = {}
+    for item in body.get("tags") or []:
+        if not isinstance(item, str) or not item:
+            raise CloudError("invalid_parameter", "tags must be strings of the form key.value")
+        key, _, value = item.partition(".")
+        tags[key] = value
+    for item in body.get("image_tags") or []:
+        if not isinstance(item, dict) or not item.get("key"):
+            raise CloudError("invalid_parameter", "image_tags must be objects with a key and a value")
+        tags[str(item["key"])] = str(item.get("value") or "")
+    return tags
+
+
+def _sub_job_id(task_id: str, index: int) -> str:
+    return hashlib.md5(f"{task_id}:{index}".encode(), usedforsecurity=False).hexdigest()
+
+
+def _device(disk: Disk) -> str:
+    return f"/dev/{disk.device}"
+
+
+class FrontEnd:
+    """Huawei IMS/ECS/EVS/IAM over the shared CloudModel."""
+
+    vendor = VENDOR
+
+    def __init__(self, model: CloudModel) -> None:
+        self.model = model
+
+    # ---- protocol --------------------------------------------------------------------------
+
+    def matches(self, request: WireRequest) -> bool:
+        auth = request.headers.get("authorization", "")
+        return auth.startswith(_SIGNING_ALGORITHM) or any(r.pattern.fullmatch(request.path) for r in _ROUTES)
+
+    def action(self, request: WireRequest) -> str:
+        route = self._route(request)
+        return route.action if route else "UnknownApi"
+
+    def handle(self, request: WireRequest) -> WireResponse:
+        route = self._route(request)
+        try:
+            if route is None:
+                return self._gateway_error(
+                    request,
+                    404,
+                    "APIGW.0101",
+                    f"The API does not exist or has not been published: {request.method} {request.path}",
+                )
+            ctx = _Context(request, self._authenticate(request), self._params(route, request))
+            if route.service != "iam":
+                ctx.project_id = ctx.params.get("project_id") or request.headers.get("x-project-id", "")
+                ctx.region = self._region(ctx.account, ctx.project_id)
+            handler: Callable[[_Context], WireResponse] = getattr(self, route.handler)
+            response = handler(ctx)
+            response.headers.setdefault("X-Request-Id", request.request_id)  # on every answer, as Huawei does
+            return response
+        except CloudError as error:
+            return self.error_response(request, error)
+
+    def error_response(self, request: WireRequest, error: CloudError) -> WireResponse:
+        route = self._route(request)
+        if error.kind in _GATEWAY or route is None:
+            status, code = _GATEWAY.get(error.kind, (404, "APIGW.0101"))
+            return self._gateway_error(request, status, code, error.message)
+        service = _SERVICES[route.service]
+        status = _STATUS.get(error.kind, 400)
+        if error.kind == "not_found" and route.service == "ims" and not route.native:
+            status = 400  # IMS extension APIs report a missing resource as a 400
+        if error.kind in ("internal", "unavailable"):
+            code = service.server_error
+        elif route.service == "ims":
+            code = (
+                _IMS_CODES.get((error.kind, error.detail or error.resource))
+                or _IMS_CODES.get((error.kind, None))
+                or (service.not_found if error.kind == "not_found" else service.invalid)
+            )
+        else:
+            code = service.not_found if error.kind == "not_found" else service.invalid
+        if service.nested:
+            payload: dict[str, Any] = {"error": {"code": code, "message": error.message}}
+        else:
+            payload = {"error_code": code, "error_msg": error.message}
+        return WireResponse.json(status, payload, {"X-Request-Id": request.request_id})
+
+    # ---- routing, authentication, region ------------------------------------------------------
+
+    @staticmethod
+    def _route(request: WireRequest) -> _Route | None:
+        return next((r for r in _ROUTES if r.method == request.method and r.pattern.fullmatch(request.path)), None)
+
+    @staticmethod
+    def _params(route: _Route, request: WireRequest) -> dict[str, str]:
+        match = route.pattern.fullmatch(request.path)
+        return {k: unquote(v) for k, v in match.groupdict().items()} if match else {}
+
+    @staticmethod
+    def _gateway_error(request: WireRequest, status: int, code: str, message: str) -> WireResponse:
+        return WireResponse.json(
+            status, {"error_code": code, "error_msg": message}, {"X-Request-Id": request.request_id}
+        )
+
+    def _authenticate(self, request: WireRequest) -> Account:
+        """Recompute the SDK's SDK-HMAC-SHA256 signature with the account's secret."""
+        match = _AUTH_RE.fullmatch(request.headers.get("authorization", ""))
+        if match is None:
+            raise CloudError(
+                "auth_failed",
+                "Incorrect IAM authentication information: Authorization header is missing or not SDK-HMAC-SHA256",
+                detail="missing_signature",
+            )
+        account = self.model.account_by_key(VENDOR, match["ak"])
+        if account is None:
+            raise CloudError(
+                "auth_failed",
+                f"Incorrect IAM authentication information: ak {match['ak']} not exist",
+                detail="unknown_key",
+            )
+        date = request.headers.get("x-sdk-date", "")
+        expected = hmac.new(
+            account.secret.encode(),
+            self._string_to_sign(request, match["headers"], date).encode(),
+            hashlib.sha256,
+        ).hexdigest()
+        if not date or not hmac.compare_digest(expected, match["signature"].lower()):
+            raise CloudError(
+                "auth_failed",
+                "Incorrect IAM authentication information: verify aksk signature fail",
+                detail="bad_signature",
+            )
+        return account
+
+    @staticmethod
+    def _string_to_sign(request: WireRequest, signed_headers: str, date: str) -> str:
+        """The signer's canonical request (huaweicloudsdkcore/signer/signer.py), hashed and dated."""
+        segments = [quote(seg, safe="~") for seg in unquote(request.path).split("/")]
+        uri = "/".join(segments)
+        uri = uri if uri.endswith("/") else uri + "/"
+        query = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(request.query))
+        names = signed_headers.split(";")
+        headers = "".join(f"{name}:{request.headers.get(name, '').strip()}\n" for name in names)
+        if not request.body:
+            payload_hash = _EMPTY_SHA256
+        else:
+            payload_hash = request.headers.get("x-sdk-content-sha256") or hashlib.sha256(request.body).hexdigest()
+        canonical = "\n".join([request.method.upper(), uri, query, headers, signed_headers, payload_hash])
+        return f"{_SIGNING_ALGORITHM}\n{date}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+    def _region(self, account: Account, project_id: str) -> str:
+        if not project_id:
+            raise CloudError(
+                "auth_failed",
+                "Incorrect IAM authentication information: X-Project-Id is required",
+                detail="missing_project",
+            )
+        region = self.model.region_for_project(account.name, project_id)
+        if region is None:
+            raise CloudError(
+                "auth_failed",
+                f"Incorrect IAM authentication information: project {project_id} is not a project of this account",
+                detail="unknown_project",
+            )
+        return region
+
+    # ---- IMS: create ---------------------------------------------------------------------------
+
+    def _create_whole_image(self, ctx: _Context) -> WireResponse:
+        body = ctx.request.json()
+        with self.model.lock:
+            image = self.model.create_image(
+                ctx.account.name,
+                ctx.region,
+                _required(body, "instance_id"),
+                name=_required(body, "name"),
+                description=body.get("description") or "",
+                kind="whole",
+                tags=_tags_from(body),
+            )
+            task = self.model.create_task(
+                ctx.account.name, ctx.region, "imsCreateWholeImageByInstanceJob", [image.image_id]
+            )
+        return WireResponse.json(200, {"job_id": task.task_id})
+
+    def _create_image(self, ctx: _Context) -> WireResponse:
+        """A system-disk image of ``instance_id`` plus one data image per ``data_images`` entry, one job.
+
+        All or nothing: if any part is refused (quota, local disk, ...) the parts made are removed.
+        """
+        body = ctx.request.json()
+        instance_id = _required(body, "instance_id")
+        data_images = body.get("data_images") or []
+        if not isinstance(data_images, list) or not all(isinstance(d, dict) for d in data_images):
+            raise CloudError("invalid_parameter", "data_images must be a list of objects")
+        acc, region = ctx.account.name, ctx.region
+        with self.model.lock:
+            instance = self.model.get_instance(acc, region, instance_id)
+            volumes = [self._attached_volume(acc, region, instance, _required(d, "volume_id")) for d in data_images]
+            created: list[Image] = []
+            try:
+                created.append(
+                    self.model.create_image(
+                        acc,
+                        region,
+                        instance_id,
+                        name=_required(body, "name"),
+                        description=body.get("description") or "",
+                        devices=[instance.system_disk.device],
+                        tags=_tags_from(body),
+                    )
+                )
+                for item, volume in zip(data_images, volumes, strict=True):
+                    created.append(
+                        self.model.create_data_image(
+                            acc,
+                            region,
+                            volume.disk_id,
+                            name=_required(item, "name"),
+                            description=item.get("description") or "",
+                            tags=_tags_from({"tags": item.get("tags")}),
+                        )
+                    )
+            except CloudError:
+                for image in created:
+                    self.model.delete_image(acc, region, image.image_id)
+                raise
+            task = self.model.create_task(acc, region, "imsCreateImageByInstance", [i.image_id for i in created])
+        return WireResponse.json(200, {"job_id": task.task_id})
+
+    def _attached_volume(self, account: str, region: str, instance: Instance, volume_id: str) -> Disk:
+        disk = self.model.get_disk(account, region, volume_id)
+        if disk.instance_id != instance.instance_id:
+            raise CloudError(
+                "invalid_parameter",
+                f"volume {volume_id} is not attached to server {instance.instance_id}",
+                resource="disk",
+                detail="not_attached",
+            )
+        return disk
+
+    def _copy_image(self, ctx: _Context) -> WireResponse:
+        body = ctx.request.json()
+        dest = _required(body, "region")
+        project_name = _required(body, "project_name")
+        if project_name != dest:
+            raise CloudError("invalid_parameter", f"project_name {project_name} is not a project of region {dest}")
+        with self.model.lock:
+            image = self.model.copy_image(
+                ctx.account.name,
+                ctx.region,
+                ctx.params["image_id"],
+                dest,
+                name=_required(body, "name"),
+                description=body.get("description") or "",
+                vault_id=body.get("vault_id") or None,
+            )
+            # The job belongs to the source project, which submitted it.
+            task = self.model.create_task(ctx.account.name, ctx.region, "imsCrossRegionCopyImageJob", [image.image_id])
+        return WireResponse.json(200, {"job_id": task.task_id})
+
+    # ---- IMS: read -----------------------------------------------------------------------------
+
+    def _list_images(self, ctx: _Context) -> WireResponse:
+        """Filters ``id``, ``name``, ``status``, ``tag`` (key.value), ``__imagetype``; newest first; paged."""
+        req = ctx.request
+        imagetype = req.param("__imagetype")
+        tag = req.param("tag")
+        tags = dict([tag.split(".", 1) if "." in tag else (tag, "")]) if tag else None
+        image_id, status = req.param("id"), req.param("status")
+        images = (
+            []
+            if imagetype not in (None, "private")
+            else self.model.list_images(
+                ctx.account.name,
+                ctx.region,
+                ids=[image_id] if image_id else None,
+                tags=tags,
+                name=req.param("name"),
+            )
+        )
+        images = [i for i in images if status is None or _image_status(i) == status]
+        marker = req.param("marker")
+        if marker:
+            ids = [i.image_id for i in images]
+            if marker not in ids:
+                raise CloudError("invalid_parameter", f"marker {marker} could not be found")
+            images = images[ids.index(marker) + 1 :]
+        limit = self._int_param(req, "limit", _DEFAULT_PAGE, 1, _MAX_PAGE)
+        page = images[:limit]
+        payload: dict[str, Any] = {"images": [self._image_json(i, ctx.project_id) for i in page]}
+        if len(images) > limit:
+            payload["page_info"] = {"next_marker": page[-1].image_id}
+        return WireResponse.json(200, payload)
+
+    @staticmethod
+    def _int_param(req: WireRequest, name: str, default: int, low: int, high: int) -> int:
+        raw = req.param(name)
+        try:
+            value = default if raw in (None, "") else int(raw)
+        except ValueError:
+            raise CloudError("invalid_parameter", f"{name} must be an integer") from None
+        if not low <= value <= high:
+            raise CloudError("invalid_parameter", f"{name} must be between {low} and {high}")
+        return value
+
+    @staticmethod
+    def _image_json(img: Image, project_id: str) -> dict[str, Any]:
+        system = next((d for d in img.disks if d.is_system), img.disks[0] if img.disks else None)
+        env = {"data": "DataImage"}.get(img.kind, "IsoImage" if img.image_type == "iso" else "FusionCompute")
+        origin = (
+            f"image,{img.source_region},{img.source_image_id}"
+            if img.source_image_id
+            else f"instance,{img.source_instance_id}"
+            if img.source_instance_id
+            else ""
+        )
+        data: dict[str, Any] = {
+            "id": img.image_id,
+            "name": img.name,
+            "status": _image_status(img),
+            "visibility": "private",
+            "protected": False,
+            "owner": project_id,
+            "__imagetype": "private",
+            "__whole_image": "true" if img.kind == "whole" else "false",
+            "__os_type": None if img.kind == "data" else "Linux",
+            "__description": img.description,
+            "__data_origin": origin,
+            "__originalimagename": img.source_image_id or "",
+            "__image_source_type": "uds",
+            "__image_size": str(img.size_gb * _GIB),
+            "__isregistered": "true",
+            "virtual_env_type": env,
+            "disk_format": "iso" if img.image_type == "iso" else "zvhd2",
+            "container_format": "bare",
+            "min_disk": system.size_gb if system else img.size_gb,
+            "min_ram": 0,
+            "size": img.size_gb * _GIB,
+            "tags": [f"{k}.{v}" for k, v in img.tags.items()],
+            "created_at": _ts(img.created_at),
+            "updated_at": _ts(img.ready_at if img.status == "available" else img.created_at),
+            "active_at": _ts(img.ready_at) if img.status == "available" else None,
+            "self": f"/v2/images/{img.image_id}",
+            "file": f"/v2/images/{img.image_id}/file",
+            "schema": "/v2/schemas/image",
+        }
+        if img.encrypted:
+            data["__system__cmkid"] = "emulated-kms-key"
+        return data
+
+    def _show_image_quota(self, ctx: _Context) -> WireResponse:
+        used, limit = self.model.quota(ctx.account.name, ctx.region, "image")
+        resource = {"type": "image", "used": used, "quota": limit, "min": 1, "max": max(limit, 1000)}
+        return WireResponse.json(200, {"quotas": {"resources": [resource]}})
+
+    def _show_job(self, ctx: _Context) -> WireResponse:
+        """INIT until any progress, RUNNING, SUCCESS or FAIL; data images are the sub jobs."""
+        task = self.model.get_task(ctx.account.name, ctx.params["job_id"])
+        if task.region != ctx.region:  # jobs are scoped to the project that submitted them
+            raise CloudError("not_found", f"job {task.task_id} does not exist", resource="job")
+        outcome, reason = self.model.task_status(task)
+        images = [self._find_image(ctx.account.name, i) for i in task.image_ids]
+        live = [i for i in images if i is not None]
+        status = {"success": "SUCCESS", "failed": "FAIL"}.get(outcome, "RUNNING")
+        if status == "RUNNING" and all(i.progress == 0 for i in live):
+            status = "INIT"
+        progress = 1.0 if status == "SUCCESS" else round(sum(i.progress for i in live) / max(len(live), 1) / 100, 2)
+        main = images[0]
+        entities: dict[str, Any] = {
+            "image_id": task.image_ids[0],
+            "image_name": main.name if main else None,
+            "process_percent": progress,
+        }
+        if len(task.image_ids) > 1:
+            subs = [
+                self._sub_job(task.task_id, n, image_id, img)
+                for n, (image_id, img) in enumerate(zip(task.image_ids[1:], images[1:], strict=True), start=1)
+            ]
+            entities["sub_jobs_result"] = subs
+            entities["sub_jobs_list"] = [s["job_id"] for s in subs]
+        end = max((i.ready_at for i in live), default=None) if status == "SUCCESS" else None
+        return WireResponse.json(
+            200,
+            {
+                "status": status,
+                "job_id": task.task_id,
+                "job_type": task.task_type,
+                "begin_time": _ts(task.created_at),
+                "end_time": _ts(end),
+                "error_code": "IMG.0014" if status == "FAIL" else None,
+                "fail_reason": reason if status == "FAIL" else None,
+                "entities": entities,
+            },
+        )
+
+    @staticmethod
+    def _sub_job(task_id: str, index: int, image_id: str, img: Image | None) -> dict[str, Any]:
+        status = (
+            "FAIL" if img is None or img.status == "failed" else {"available": "SUCCESS"}.get(img.status, "RUNNING")
+        )
+        return {
+            "status": status,
+            "job_id": _sub_job_id(task_id, index),
+            "job_type": "imsVolumeCreateImageJob",
+            "begin_time": _ts(img.created_at) if img else None,
+            "end_time": _ts(img.ready_at) if img and status == "SUCCESS" else None,
+            "error_code": "IMG.0014" if status == "FAIL" else None,
+            "fail_reason": ((img.fail_reason if img else "image deleted") or "failed") if status == "FAIL" else None,
+            "entities": {"image_id": image_id, "image_name": img.name if img else None},
+        }
+
+    def _find_image(self, account: str, image_id: str) -> Image | None:
+        """An image in any region of the account (a copy job's image lives in the destination)."""
+        for region in self.model.regions(account):
+            found = self.model.list_images(account, region, ids=[image_id])
+            if found:
+                return found[0]
+        return None
+
+    # ---- IMS: delete and tags ------------------------------------------------------------------
+
+    def _delete_image(self, ctx: _Context) -> WireResponse:
+        """``delete_backup`` only matters for whole images: others own no user-visible backup."""
+        body = ctx.request.json()
+        image = self.model.get_image(ctx.account.name, ctx.region, ctx.params["image_id"])
+        self.model.delete_image(
+            ctx.account.name,
+            ctx.region,
+            image.image_id,
+            delete_snapshots=image.kind != "whole" or bool(body.get("delete_backup")),
+        )
+        return WireResponse(204)
+
+    def _batch_tags(self, ctx: _Context) -> WireResponse:
+        body = ctx.request.json()
+        action = body.get("action")
+        items = body.get("tags")
+        if action not in ("create", "delete") or not isinstance(items, list) or not items:
+            raise CloudError("invalid_parameter", "action must be create or delete, with a non-empty tags list")
+        tags = _tags_from({"image_tags": items})
+        image_id = self.model.get_image(ctx.account.name, ctx.region, ctx.params["image_id"]).image_id
+        if action == "create":
+            self.model.tag_resources(ctx.account.name, ctx.region, [image_id], tags)
+        else:
+            self.model.untag_resources(ctx.account.name, ctx.region, [image_id], list(tags))
+        return WireResponse(204)
+
+    def _list_image_by_tags(self, ctx: _Context) -> WireResponse:
+        """``tags`` (every key, any of its values; no values = key present), ``matches`` on the name."""
+        body = ctx.request.json()
+        action = body.get("action")
+        if action not in ("filter", "count"):
+            raise CloudError("invalid_parameter", "action must be filter or count")
+        wanted = [(t.get("key"), t.get("values") or []) for t in body.get("tags") or [] if isinstance(t, dict)]
+        names = [m.get("value") for m in body.get("matches") or [] if m.get("key") == "resource_name"]
+        found = [
+            img
+            for img in self.model.list_images(ctx.account.name, ctx.region)
+            if all(k in img.tags and (not vals or img.tags[k] in vals) for k, vals in wanted)
+            and all(n in img.name for n in names)
+        ]
+        if action == "count":
+            return WireResponse.json(200, {"total_count": len(found)})
+        try:
+            offset, limit = int(body.get("offset") or 0), int(body.get("limit") or 1000)
+        except (TypeError, ValueError):
+            raise CloudError("invalid_parameter", "limit and offset must be integers") from None
+        resources = [
+            {
+                "resource_id": i.image_id,
+                "resource_name": i.name,
+                "resource_detail": {"status": _image_status(i)},
+                "tags": [{"key": k, "value": v} for k, v in i.tags.items()],
+            }
+            for i in found[offset : offset + limit]
+        ]
+        return WireResponse.json(200, {"resources": resources, "total_count": len(found)})
+
+    # ---- ECS, EVS, IAM -------------------------------------------------------------------------
+
+    def _show_server(self, ctx: _Context) -> WireResponse:
+        inst = self.model.get_instance(ctx.account.name, ctx.region, ctx.params["server_id"])
+        volumes = [
+            {
+                "id": d.disk_id,
+                "bootIndex": "0" if d.is_system else "-1",
+                "device": _device(d),
+                "delete_on_termination": "true" if d.is_system else "false",
+            }
+            for d in inst.disks
+        ]
+        return WireResponse.json(
+            200,
+            {
+                "server": {
+                    "id": inst.instance_id,
+                    "name": inst.name,
+                    "status": "ACTIVE" if inst.status == "running" else "SHUTOFF",
+                    "tenant_id": ctx.project_id,
+                    "OS-EXT-AZ:availability_zone": inst.zone,
+                    "OS-EXT-SRV-ATTR:root_device_name": _device(inst.system_disk),
+                    "os-extended-volumes:volumes_attached": volumes,
+                    "metadata": {},
+                }
+            },
+        )
+
+    def _list_block_devices(self, ctx: _Context) -> WireResponse:
+        inst = self.model.get_instance(ctx.account.name, ctx.region, ctx.params["server_id"])
+        attachments = [
+            {
+                "id": d.disk_id,
+                "volumeId": d.disk_id,
+                "serverId": inst.instance_id,
+                "device": _device(d),
+                "bootIndex": 0 if d.is_system else -1,
+                "size": d.size_gb,
+                "bus": "virtio",
+                "pciAddress": f"0000:02:{n:02x}.0",
+            }
+            for n, d in enumerate(inst.disks, start=1)
+        ]
+        return WireResponse.json(
+            200,
+            {
+                "volumeAttachments": attachments,
+                "attachableQuantity": {
+                    "free_scsi": 60,
+                    "free_blk": 24 - len(attachments),
+                    "free_disk": 24 - len(attachments),
+                },
+            },
+        )
+
+    def _cloud_volumes(self, ctx: _Context, **filters: Any) -> list[Disk]:
+        return [d for d in self.model.list_disks(ctx.account.name, ctx.region, **filters) if d.category == "cloud"]
+
+    def _volume_json(self, ctx: _Context, disk: Disk) -> dict[str, Any]:
+        attachments = (
+            []
+            if disk.instance_id is None
+            else [
+                {
+                    "server_id": disk.instance_id,
+                    "attachment_id": disk.disk_id,
+                    "volume_id": disk.disk_id,
+                    "id": disk.disk_id,
+                    "device": _device(disk),
+                    "host_name": None,
+                    "attached_at": None,
+                }
+            ]
+        )
+        return {
+            "id": disk.disk_id,
+            "name": disk.name or f"volume-{disk.device}",
+            "status": "in-use" if attachments else "available",
+            "size": disk.size_gb,
+            "volume_type": disk.volume_type,
+            "bootable": "true" if disk.is_system else "false",
+            "encrypted": disk.encrypted,
+            "attachments": attachments,
+            "multiattach": False,
+            "shareable": "false",
+            "metadata": {"__system__encrypted": "1" if disk.encrypted else "0"},
+            "os-vol-tenant-attr:tenant_id": ctx.project_id,
+        }
+
+    def _show_volume(self, ctx: _Context) -> WireResponse:
+        found = self._cloud_volumes(ctx, disk_ids=[ctx.params["volume_id"]])
+        if not found:  # local disks are no EVS volumes
+            raise CloudError("not_found", f"Volume {ctx.params['volume_id']} could not be found.", resource="disk")
+        return WireResponse.json(200, {"volume": self._volume_json(ctx, found[0])})
+
+    def _list_volumes(self, ctx: _Context) -> WireResponse:
+        """``server_id``, ``id``, ``ids`` (``[a,b]`` or ``a,b``), ``limit``, ``offset``."""
+        req = ctx.request
+        ids = [i.strip(" '\"") for i in (req.param("ids") or "").strip("[]").split(",") if i.strip(" '\"")]
+        if req.param("id"):
+            ids.append(req.param("id") or "")
+        volumes = self._cloud_volumes(ctx, instance_id=req.param("server_id"), disk_ids=ids or None)
+        offset = self._int_param(req, "offset", 0, 0, 1_000_000)
+        limit = self._int_param(req, "limit", 1000, 1, 1000)
+        page = volumes[offset : offset + limit]
+        return WireResponse.json(200, {"volumes": [self._volume_json(ctx, d) for d in page], "count": len(volumes)})
+
+    def _list_projects(self, ctx: _Context) -> WireResponse:
+        """IAM KeystoneListProjects: what an SDK built with a region but no project id asks first."""
+        name = ctx.request.param("name")
+        domain_id = hashlib.md5(ctx.account.name.encode(), usedforsecurity=False).hexdigest()
+        projects = [
+            {
+                "id": pid,
+                "name": region,
+                "domain_id": domain_id,
+                "parent_id": domain_id,
+                "enabled": True,
+                "is_domain": False,
+                "description": "",
+            }
+            for region, pid in sorted(ctx.account.projects.items())
+            if name is None or region == name
+        ]
+        return WireResponse.json(200, {"projects": projects, "links": {"self": "/v3/projects"}})

@@ -1,0 +1,355 @@
+"""The Huawei adapter (imagebak.providers.huawei) against the emulator, through the real SDKs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from imagebak.emulator.server import EmulatorHandle
+from imagebak.providers import ProviderSettings, make_provider
+from imagebak.providers.base import CopySpec, ErrorKind, ImageSpec, ImageState, InstanceInfo, ProviderError
+from imagebak.providers.credentials import Credentials
+from imagebak.providers.huawei import KEY_TAG, HuaweiProvider
+from imagebak.providers.retry import RetryPolicy
+
+pytestmark = pytest.mark.filterwarnings("ignore:Method 'show_job' of ImsClient is deprecated")
+
+ACCOUNT, AK, SK = "hw-adapter", "AKHWADAPTER", "fake-adapter-secret"
+NORTH4, EAST3 = "cn-north-4", "cn-east-3"
+PROJECTS = {NORTH4: "project-adapter-north4", EAST3: "project-adapter-east3"}
+FIXTURE: dict[str, Any] = {
+    "accounts": [
+        {
+            "name": ACCOUNT,
+            "provider": "huawei",
+            "access_key_id": AK,
+            "secret": SK,
+            "regions": PROJECTS,
+            "instances": [
+                {
+                    "instance_id": "web",
+                    "region": NORTH4,
+                    "name": "ecs-web-01",
+                    "disks": [
+                        {"disk_id": "vol-a", "device": "vda", "size_gb": 40, "is_system": True},
+                        {"disk_id": "vol-b", "device": "vdb", "size_gb": 100, "volume_type": "SAS"},
+                        {"disk_id": "vol-c", "device": "vdc", "size_gb": 60},
+                        {"disk_id": "vol-d", "device": "vdd", "size_gb": 200, "category": "local"},
+                    ],
+                },
+                {
+                    "instance_id": "secure",
+                    "region": NORTH4,
+                    "status": "stopped",
+                    "disks": [
+                        {
+                            "disk_id": "vol-s",
+                            "device": "vda",
+                            "size_gb": 40,
+                            "is_system": True,
+                            "encrypted": True,
+                        }
+                    ],
+                },
+            ],
+        }
+    ],
+    "latencies": {
+        "huawei": {
+            "image": {"base_seconds": 100},
+            "snapshot": {"base_seconds": 100},
+            "copy": {"base_seconds": 200},
+        }
+    },
+}
+FAST_RETRY = RetryPolicy(max_attempts=5, initial_wait=0.001, max_wait=0.005, deadline_seconds=10)
+
+
+@pytest.fixture
+def emu(emulator_factory: Callable[..., EmulatorHandle]) -> EmulatorHandle:
+    return emulator_factory(FIXTURE)
+
+
+def settings(emu: EmulatorHandle, **overrides: Any) -> ProviderSettings:
+    base = ProviderSettings(
+        account=ACCOUNT,
+        credentials=Credentials(AK, SK),
+        endpoint=emu.endpoint,
+        projects=PROJECTS,
+        agency="ims_admin_agency",
+        retry=FAST_RETRY,
+        timeout_seconds=10,
+    )
+    return replace(base, **overrides)
+
+
+@pytest.fixture
+def hw(emu: EmulatorHandle) -> HuaweiProvider:
+    provider = make_provider("huawei", settings(emu))
+    assert isinstance(provider, HuaweiProvider)
+    return provider
+
+
+@pytest.fixture
+def web(hw: HuaweiProvider) -> InstanceInfo:
+    instance = hw.get_instance(NORTH4, "web")
+    assert instance is not None
+    return instance
+
+
+def spec(instance: InstanceInfo, devices: tuple[str, ...] = ("vda", "vdb", "vdc"), key: str = "key-1") -> ImageSpec:
+    return ImageSpec(
+        region=NORTH4,
+        instance=instance,
+        devices=devices,
+        all_disks=devices == ("vda", "vdb", "vdc"),
+        name=f"daily-web-{key}",
+        description="imagebak nightly",
+        tags={"imagebak-policy": "daily", "imagebak-instance": "web"},
+        idempotency_key=key,
+    )
+
+
+def available(emu: EmulatorHandle, hw: HuaweiProvider, ref: str, region: str = NORTH4, wait: float = 100) -> Any:
+    emu.clock.advance(wait)
+    status = hw.image_status(region, [ref])[ref]
+    assert status.state is ImageState.AVAILABLE, status
+    return status
+
+
+def test_get_instance_maps_disks(hw: HuaweiProvider, web: InstanceInfo) -> None:
+    assert (web.instance_id, web.region, web.name, web.status) == ("web", NORTH4, "ecs-web-01", "ACTIVE")
+    assert [(d.device, d.disk_id, d.category, d.size_gb, d.is_system, d.encrypted) for d in web.disks] == [
+        ("vda", "vol-a", "cloud", 40, True, False),
+        ("vdb", "vol-b", "cloud", 100, False, False),
+        ("vdc", "vol-c", "cloud", 60, False, False),
+        ("vdd", "vol-d", "local", 200, False, False),
+    ]
+    assert web.system_disk is not None and web.system_disk.device == "vda"
+    secure = hw.get_instance(NORTH4, "secure")
+    assert secure is not None and secure.status == "SHUTOFF"
+    assert [(d.device, d.encrypted) for d in secure.disks] == [("vda", True)]
+    assert hw.get_instance(NORTH4, "nope") is None
+    assert hw.get_instance(EAST3, "web") is None  # instances are regional
+
+
+def test_quotas_and_limits(emu: EmulatorHandle, hw: HuaweiProvider) -> None:
+    (quota,) = hw.quotas(NORTH4)
+    assert (quota.resource, quota.used, quota.limit) == ("image", 0, 100)
+    emu.model.set_quota(ACCOUNT, NORTH4, "image", 3)
+    assert hw.quotas(NORTH4)[0].remaining == 3
+    assert hw.limits.max_concurrent_copies == 5
+    assert dict(hw.limits.copy_size_limit_gb) == {NORTH4: 300, EAST3: 300}
+
+
+def test_whole_image_job_to_available(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo) -> None:
+    ref = hw.create_image(spec(web))
+    assert ref.startswith("job:") and ref.endswith(f"@{NORTH4}")
+    pending = hw.image_status(NORTH4, [ref])[ref]
+    assert (pending.state, pending.progress) == (ImageState.PENDING, 0)
+    emu.clock.advance(30)
+    assert hw.image_status(NORTH4, [ref])[ref].progress == 30
+    done = available(emu, hw, ref, wait=70)
+    image = emu.model.get_image(ACCOUNT, NORTH4, done.image_id)
+    assert (image.kind, image.size_gb, done.progress, done.extra_image_ids) == ("whole", 200, 100, ())
+    assert image.tags == {"imagebak-policy": "daily", "imagebak-instance": "web", KEY_TAG: "key-1"}
+    assert image.description == "imagebak nightly"
+
+
+def test_create_image_adopts_instead_of_duplicating(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo):
+    first = hw.create_image(spec(web))
+    again = hw.create_image(spec(web))  # a retry, or a run resumed after a crash
+    image_id = hw.image_status(NORTH4, [first])[first].image_id
+    assert again == image_id
+    assert emu.counters.get("huawei", "CreateWholeImage") == 1
+    assert hw.image_status(NORTH4, [again])[again].state is ImageState.PENDING
+    assert available(emu, hw, again).image_id == image_id
+    assert len(emu.model.list_images(ACCOUNT, NORTH4)) == 1
+
+
+def test_subset_image_is_system_plus_data_images(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo):
+    ref = hw.create_image(spec(web, ("vda", "vdc", "vdd")))  # the local vdd is never imaged
+    done = available(emu, hw, ref)
+    (data_id,) = done.extra_image_ids
+    system = emu.model.get_image(ACCOUNT, NORTH4, done.image_id)
+    data = emu.model.get_image(ACCOUNT, NORTH4, data_id)
+    assert (system.kind, [d.device for d in system.disks]) == ("system", ["vda"])
+    assert (data.kind, [d.device for d in data.disks], data.name) == ("data", ["vdc"], "daily-web-key-1-vdc")
+    assert data.tags[KEY_TAG] == "key-1"
+    # Adopted later by a resumed run, the plain image id still reports its data image.
+    adopted = hw.create_image(spec(web, ("vda", "vdc", "vdd")))
+    assert adopted == done.image_id
+    assert hw.image_status(NORTH4, [adopted])[adopted].extra_image_ids == (data_id,)
+    assert emu.counters.get("huawei", "CreateImage") == 1
+
+
+def test_failed_image_reports_reason(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo) -> None:
+    emu.model.fail_next_creations(1, reason="snapshot backend error")
+    ref = hw.create_image(spec(web))
+    emu.clock.advance(100)
+    failed = hw.image_status(NORTH4, [ref])[ref]
+    assert (failed.state, failed.detail) == (ImageState.FAILED, "snapshot backend error")
+    plain = hw.image_status(NORTH4, [failed.image_id])[failed.image_id]
+    assert (plain.state, plain.detail) == (ImageState.FAILED, "killed")
+    # A killed image is not adopted: the next submission creates a new one.
+    assert hw.create_image(spec(web)).startswith("job:")
+
+
+def test_image_status_of_unknown_refs(hw: HuaweiProvider) -> None:
+    statuses = hw.image_status(NORTH4, ["job:" + "0" * 32, "no-such-image"])
+    assert {ref: s.state for ref, s in statuses.items()} == {
+        "job:" + "0" * 32: ImageState.MISSING,
+        "no-such-image": ImageState.MISSING,
+    }
+
+
+def test_find_images_by_tags_and_name(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo) -> None:
+    whole = available(emu, hw, hw.create_image(spec(web, key="k1"))).image_id
+    weekly = replace(spec(web, key="k2"), tags={"imagebak-policy": "weekly", "imagebak-instance": "web"})
+    other = hw.create_image(weekly)
+    other_id = hw.image_status(NORTH4, [other])[other].image_id
+    found = hw.find_images(NORTH4, {"imagebak-policy": "daily", "imagebak-instance": "web"})
+    assert [(s.image_id, s.state, s.size_gb) for s in found] == [(whole, ImageState.AVAILABLE, 40)]
+    both = hw.find_images(NORTH4, {"imagebak-instance": "web"})
+    assert [s.image_id for s in both] == [other_id, whole]
+    assert [s.image_id for s in hw.find_images(NORTH4, {"imagebak-instance": "web"}, name="daily-web-k1")] == [whole]
+    assert hw.find_images(EAST3, {"imagebak-instance": "web"}) == []
+
+
+def test_copy_then_tag_then_delete(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo) -> None:
+    source = available(emu, hw, hw.create_image(spec(web))).image_id
+    copy = CopySpec(
+        source_region=NORTH4,
+        image_id=source,
+        dest_region=EAST3,
+        name="daily-web-dr",
+        description="DR copy",
+        tags={"imagebak-policy": "daily"},
+        idempotency_key="copy-1",
+        vault_id="vault-east3",
+        whole_image=True,
+    )
+    ref = hw.copy_images([copy])[source]
+    # The engine asks with the copy's destination region; the ref knows the job's home.
+    done = available(emu, hw, ref, region=EAST3, wait=200)
+    dest = emu.model.get_image(ACCOUNT, EAST3, done.image_id)
+    assert (dest.name, dest.description, dest.source_image_id, dest.vault_id) == (
+        "daily-web-dr",
+        "DR copy",
+        source,
+        "vault-east3",
+    )
+    assert dest.tags == {}
+    hw.tag_image(EAST3, done.image_id, copy.tags)
+    assert emu.model.get_image(ACCOUNT, EAST3, done.image_id).tags == {"imagebak-policy": "daily"}
+    # Submitting the same copy again adopts the destination image by name.
+    assert hw.copy_images([copy]) == {source: done.image_id}
+    assert emu.counters.get("huawei", "CopyImageCrossRegion") == 1
+
+    hw.delete_image(EAST3, done.image_id)
+    assert hw.image_status(EAST3, [done.image_id])[done.image_id].state is ImageState.MISSING
+
+
+def test_copy_refusal_is_classified(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo) -> None:
+    source = available(emu, hw, hw.create_image(spec(web))).image_id
+    copy = CopySpec(NORTH4, source, EAST3, "dr", "", {}, "copy-x", vault_id=None, whole_image=True)
+    with pytest.raises(ProviderError) as info:
+        hw.copy_images([copy])
+    assert (info.value.kind, info.value.code, info.value.http_status) == (ErrorKind.INVALID, "IMG.0001", 400)
+    assert emu.counters.get("huawei", "CopyImageCrossRegion") == 1
+
+
+def test_throttling_storm_is_ridden_out(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo) -> None:
+    emu.faults.set({"vendor": "huawei", "action": "ShowImageQuota", "throttle_next": 3})  # GET: bare 429s
+    assert hw.quotas(NORTH4)[0].limit == 100
+    assert emu.counters.get("huawei", "ShowImageQuota") == 4
+    emu.faults.set({"vendor": "huawei", "action": "CreateWholeImage", "throttle_next": 2})  # POST: APIGW.0308
+    assert hw.create_image(spec(web)).startswith("job:")
+    assert emu.counters.get("huawei", "CreateWholeImage") == 3
+    assert len(emu.model.list_images(ACCOUNT, NORTH4)) == 1
+
+
+def test_server_errors_are_retried(emu: EmulatorHandle, hw: HuaweiProvider) -> None:
+    emu.faults.set({"vendor": "huawei", "action": "ShowServer", "error_next": 2, "error_status": 503})
+    emu.faults.set({"vendor": "huawei", "action": "ListVolumes", "error_next": 1, "error_status": 500})
+    instance = hw.get_instance(NORTH4, "web")
+    assert instance is not None and len(instance.disks) == 4
+    assert emu.counters.get("huawei", "ShowServer") == 3
+    assert emu.counters.get("huawei", "ListVolumes") == 2
+
+
+def test_throttling_beyond_the_budget_fails_as_throttled(emu: EmulatorHandle, hw: HuaweiProvider) -> None:
+    emu.faults.set({"vendor": "huawei", "action": "ListImages", "throttle_rate": 1.0})
+    with pytest.raises(ProviderError) as info:
+        hw.find_images(NORTH4, {"a": "b"})
+    assert (info.value.kind, info.value.transient) == (ErrorKind.THROTTLED, True)
+    assert emu.counters.get("huawei", "ListImages") == FAST_RETRY.max_attempts
+
+
+def test_not_found_is_not_retried(emu: EmulatorHandle, hw: HuaweiProvider) -> None:
+    with pytest.raises(ProviderError) as info:
+        hw.delete_image(NORTH4, "no-such-image")
+    error = info.value
+    assert (error.kind, error.code, error.http_status, error.action) == (
+        ErrorKind.NOT_FOUND,
+        "IMG.0027",
+        404,
+        "GlanceDeleteImage",
+    )
+    assert error.request_id
+    assert emu.counters.get("huawei", "GlanceDeleteImage") == 1
+
+
+def test_quota_exhausted_is_quota_kind(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo) -> None:
+    emu.model.set_quota(ACCOUNT, NORTH4, "image", 0)
+    with pytest.raises(ProviderError) as info:
+        hw.create_image(spec(web))
+    assert (info.value.kind, info.value.code) == (ErrorKind.QUOTA, "IMG.0015")
+    assert emu.counters.get("huawei", "CreateWholeImage") == 1
+
+
+def test_wrong_secret_is_auth_and_never_echoed(emu: EmulatorHandle) -> None:
+    hw = make_provider("huawei", settings(emu, credentials=Credentials(AK, "not-the-secret")))
+    with pytest.raises(ProviderError) as info:
+        hw.quotas(NORTH4)
+    assert (info.value.kind, info.value.code, info.value.http_status) == (ErrorKind.AUTH, "APIGW.0301", 401)
+    assert "not-the-secret" not in str(info.value)
+    assert emu.counters.get("huawei", "ShowImageQuota") == 1
+
+
+def test_missing_project_id_is_a_clear_error(emu: EmulatorHandle) -> None:
+    hw = make_provider("huawei", settings(emu, projects={NORTH4: PROJECTS[NORTH4]}))
+    with pytest.raises(ProviderError) as info:
+        hw.get_instance(EAST3, "web")
+    assert info.value.kind is ErrorKind.INVALID
+    assert "projects:" in info.value.message and EAST3 in info.value.message
+    assert SK not in str(info.value)
+    assert emu.counters.snapshot().get("huawei", {}) == {}  # nothing was sent
+
+
+def test_demo_world_local_disks(emulator: EmulatorHandle) -> None:
+    """The packaged demo fixture's Huawei account, as `imagebak run` against the embedded emulator sees it."""
+    account = emulator.model.account("huawei-demo")
+    hw = make_provider(
+        "huawei",
+        ProviderSettings(
+            account=account.name,
+            credentials=Credentials(account.access_key_id, account.secret),
+            endpoint=emulator.endpoint,
+            projects=account.projects,
+            retry=FAST_RETRY,
+        ),
+    )
+    local_system = hw.get_instance(NORTH4, "77bd891f-f7b1-43df-a323-1e1ee2015522")
+    assert local_system is not None and local_system.system_disk is not None
+    assert local_system.system_disk.category == "local"
+    local_data = hw.get_instance(NORTH4, "29acf1a5-7cbd-4f5a-a28a-f60465f42986")
+    assert local_data is not None
+    assert [(d.device, d.category) for d in local_data.disks] == [
+        ("vda", "cloud"),
+        ("vdb", "local"),
+        ("vdc", "local"),
+    ]
