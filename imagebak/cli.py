@@ -21,23 +21,26 @@ from imagebak.errors import ConfigError, ImagebakError
 INTERNAL_ERROR = 70
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class ImagebakGroup(click.Group):
+    """Maps anticipated failures to one line on stderr and their documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:  # already FILE:LINE:COL lines, which editors and CI can parse
+            click.echo(str(exc), err=True)
+            raise click.exceptions.Exit(int(exc.exit_code)) from None
+        except ImagebakError as exc:
+            click.echo(f"imagebak: {exc}", err=True)
+            raise click.exceptions.Exit(int(exc.exit_code)) from None
+
+
+@click.group(cls=ImagebakGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="imagebak")
-@click.option(
-    "-c",
-    "--config",
-    metavar="FILE",
-    envvar="IMAGEBAK_CONFIG",
-    show_envvar=True,
-    help="Policy file.  [default: ./policies.yaml]",
-)
-@click.option(
-    "--state",
-    metavar="FILE",
-    envvar="IMAGEBAK_STATE",
-    show_envvar=True,
-    help="State file.  [default: the policy file's `state:` key, .imagebak/state.json]",
-)
+@click.option("-c", "--config", metavar="FILE", envvar="IMAGEBAK_CONFIG", show_envvar=True,
+              help="Policy file.  [default: ./policies.yaml]")
+@click.option("--state", metavar="FILE", envvar="IMAGEBAK_STATE", show_envvar=True,
+              help="State file.  [default: the policy file's `state:` key, .imagebak/state.json]")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, state: str | None) -> None:
     """Scheduled VM images, copied to another region for cold disaster recovery."""
@@ -51,30 +54,12 @@ cli.add_command(emulator)
 
 
 def main() -> None:
-    """Entry point: map every anticipated failure to one line and its exit code."""
+    """Entry point: Click handles usage errors (exit 2); a bug gets one line unless IMAGEBAK_DEBUG is set."""
     try:
-        code = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("imagebak: aborted", err=True)
-        code = 130
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    except ConfigError as exc:  # already FILE:LINE:COL lines, which editors and CI can parse
-        click.echo(str(exc), err=True)
-        code = exc.exit_code
-    except ImagebakError as exc:
-        click.echo(f"imagebak: {exc}", err=True)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("imagebak: interrupted", err=True)
-        code = 130
-    except Exception as exc:  # a bug: one line by default, the traceback on request
+        cli.main(prog_name="imagebak")
+    except Exception as exc:
         if os.environ.get("IMAGEBAK_DEBUG"):
             raise
-        click.echo(
-            f"imagebak: internal error: {type(exc).__name__}: {exc} (set IMAGEBAK_DEBUG=1 for details)",
-            err=True,
-        )
-        code = INTERNAL_ERROR
-    sys.exit(int(code or 0))
+        click.echo(f"imagebak: internal error: {type(exc).__name__}: {exc} (set IMAGEBAK_DEBUG=1 for details)",
+                   err=True)
+        sys.exit(INTERNAL_ERROR)

@@ -7,6 +7,7 @@ The key tag is what lets a resumed run find an image whose creation it cannot re
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import datetime, timezone
 
 TAG_POLICY = "imagebak-policy"
@@ -18,7 +19,8 @@ TAG_MANAGED = "imagebak-managed"
 
 
 def run_id(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    """When the execution started, plus a random suffix: two forced runs in one second stay distinct."""
+    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
 
 
 def idempotency_key(*parts: object) -> str:
