@@ -14,7 +14,7 @@ from imagebak.engine.events import EventLog
 from imagebak.engine.journal import Journal
 from imagebak.engine.locks import PolicyLocks
 from imagebak.engine.records import Execution
-from imagebak.engine.runner import Engine, Note, RunOptions, RunReport, select
+from imagebak.engine.runner import Engine, Note, RunOptions, RunReport, select, selected_names
 from imagebak.errors import ExitCode, ImagebakError
 from imagebak.output import emit_json, format_option, table
 
@@ -55,6 +55,7 @@ def run(app: AppContext, policies: tuple[str, ...], all_policies: bool, instance
     store = app.store(loaded)
     now = app.now()
     base = RunOptions(policies=policies, all_policies=all_policies, instance=instance, force=force)
+    selected_names(loaded.model.policies, base)  # a typo in --policy fails before anything is touched
     if dry_run:
         executions, notes = select(store.read(), loaded, now, base, locks=None)
         _print_dry_run(executions, notes, fmt)

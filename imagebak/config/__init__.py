@@ -246,6 +246,9 @@ def _message(error: dict[str, Any], path: Path) -> str:
     field = next((p for p in reversed(path) if isinstance(p, str)), "")
     if (kind, field) in _FRIENDLY:
         return _FRIENDLY[(kind, field)]
+    if kind == "string_type" and isinstance(error["input"], (bool, int, float)):
+        shown = str(error["input"]).lower() if isinstance(error["input"], bool) else repr(error["input"])
+        return f"YAML reads this as {shown}, not text; put the value in quotes"
     if kind == "missing":
         return f"required key {path[-1]!r} is missing" if path else "required key is missing"
     if kind == "string_too_long":

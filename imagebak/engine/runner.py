@@ -107,7 +107,7 @@ def select(
 ) -> tuple[list[Execution], list[Note]]:
     """Reconcile schedules, start due/requested executions and pick up unfinished ones (mutates ``state``)."""
     policies = loaded.model.policies
-    wanted = _wanted_names(policies, options)
+    wanted = selected_names(policies, options)
     executions: list[Execution] = []
     notes: list[Note] = []
     for execution in in_flight(state):
@@ -153,7 +153,8 @@ def select(
     return executions, notes
 
 
-def _wanted_names(policies: list[Policy], options: RunOptions) -> set[str]:
+def selected_names(policies: list[Policy], options: RunOptions) -> set[str]:
+    """Names of the policies a manual run asks for; a usage error for unknown names or instances."""
     names = {p.name for p in policies}
     unknown = [n for n in options.policies if n not in names]
     if unknown:

@@ -308,3 +308,8 @@ def test_yaml_indentation_matters_in_messages():
     assert only_error(text).startswith(
         "p.yaml:4:15: accounts.sh.provider: Input should be 'aliyun', 'huawei'"
     )
+
+
+def test_yaml_booleans_in_text_fields_get_a_hint():
+    found = only_error(ACCOUNTS + policy_yaml(name="off"))
+    assert found == "p.yaml:6:11: policies[0].name: YAML reads this as false, not text; put the value in quotes"

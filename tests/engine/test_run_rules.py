@@ -1,0 +1,89 @@
+"""Engine behaviour the products promise: vendor limits, in-flight work outliving its policy, secrecy."""
+
+from __future__ import annotations
+
+import time
+
+from world import World
+
+
+def add_instances(world: World, count: int, prefix: str) -> list[str]:
+    ids = []
+    for n in range(count):
+        instance_id = f"{prefix}{n:04d}"
+        world.emulator.model.add_instance(
+            world.vendor.account, world.vendor.region, instance_id, name=f"bulk-{n}",
+            disks=[{"disk_id": f"{instance_id}-vda", "device": "vda", "is_system": True, "size_gb": 20, "category": "cloud"}],
+        )
+        ids.append(instance_id)
+    return ids
+
+
+def test_huawei_never_has_more_than_five_copies_in_flight(world_for):
+    world = world_for("huawei")
+    instances = add_instances(world, 4, "0b9e1c6a-0000-4000-8000-00000000")
+    world.write_policies(world.policy(instances=instances))  # 4 instances x 2 regions = 8 copies
+    code, report = world.run_json("--policy", "nightly")
+    assert code == 0, report
+    assert all(w["status"] == "done" for w in report["executions"][0]["instances"].values())
+    assert world.calls("CopyImageCrossRegion") == 8  # none refused for the limit, so none repeated
+    assert not any(e.get("error_code") for e in world.log_events())
+
+
+def test_jd_copies_of_many_images_all_arrive_within_the_per_call_limit(world_for):
+    world = world_for("jdcloud")
+    instances = add_instances(world, 12, "i-bulk")
+    world.write_policies(world.policy(instances=instances, copy_to=["cn-east-2"]))
+    code, report = world.run_json("--policy", "nightly")
+    assert code == 0, report
+    # each copy has its own name, and copyImages takes one name per call, so copies go one per call;
+    # the adapter batches up to 10 when names match (tests/providers/test_jdcloud_adapter.py)
+    assert 2 <= world.calls("copyImages") <= 12
+    assert len(world.images("cn-east-2")) == 12
+    assert not any(e.get("error_code") for e in world.log_events())
+
+
+def test_aliyun_status_polls_are_batched(world_for):
+    world = world_for("aliyun")
+    instances = add_instances(world, 12, "i-uf6bulk")
+    world.write_policies(world.policy(instances=instances, copy_to=[]))
+    code, _ = world.run_json("--policy", "nightly")
+    assert code == 0
+    passes = world.calls("DescribeImages")
+    assert passes < len(instances), f"{passes} DescribeImages calls for {len(instances)} images"
+
+
+def test_in_flight_work_finishes_after_its_policy_is_deleted(world: World):
+    world.write_policies(world.policy())
+    code, report = world.run_json("--policy", "nightly", "--no-wait")
+    assert code == 0 and report["executions"][0]["instances"][world.vendor.web]["status"] == "creating"
+    world.write_policies(world.policy(name="other", instances=[world.vendor.local_data], enabled=False))
+    for _ in range(100):
+        code, report = world.run_json("--wait")
+        works = [w for e in report["executions"] for w in e["instances"].values()]
+        if works and works[0]["status"] == "done":
+            break
+        time.sleep(0.05)
+    assert [e["policy"]["name"] for e in report["executions"]] == ["nightly"]
+    assert works[0]["status"] == "done" and len(works[0]["copies"]) == 2
+    assert world.calls(world.vendor.create_action) == 1
+
+
+def test_secrets_never_reach_output_log_or_state(world: World):
+    secret = world.emulator.model.account(world.vendor.account).secret
+    world.write_policies(world.policy())
+    result = world.run("--policy", "nightly", "--format", "json")
+    assert result.exit_code == 0
+    bad = world.run("--policy", "nightly")  # refused by the 12-hour floor: another output path
+    texts = [result.output, bad.output, world.state_file.read_text(), (world.folder / "execution.log").read_text()]
+    assert all(secret not in text for text in texts)
+
+
+def test_a_wrong_secret_fails_with_the_vendor_code_and_no_secret(world: World, monkeypatch):
+    monkeypatch.setenv("IMAGEBAK_TEST_KEY_SECRET", "not-the-right-one")
+    world.write_policies(world.policy(copy_to=[]))
+    code, report = world.run_json("--policy", "nightly")
+    work = report["executions"][0]["instances"][world.vendor.web]
+    assert code == 6 and work["status"] == "failed"
+    assert "not-the-right-one" not in str(report)
+    assert work["error"]["kind"] == "auth"
