@@ -30,7 +30,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers], *[[("" if c is None else str(c)) for c in row] for row in rows]]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
-        "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths, strict=True)).rstrip() for row in cells
+        "  ".join(cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
     ]
     return "\n".join(lines)
 

@@ -92,7 +92,7 @@ def _print_dry_run(executions: list[Execution], notes: list[Note], fmt: str) -> 
             iid = work.instance_id
             if work.image is None:
                 calls += [f"{where}: get instance {iid} and its disks", f"{where}: read image quota",
-                          f"{where}: create image of {iid} (disks: {policy.disks if policy.disks == 'all' else ','.join(policy.disks)})"]
+                          f"{where}: create image of {iid} (disks: {_disks(policy.disks)})"]
             calls.append(f"{where}: poll image of {iid} until available")
             calls += [f"{where}: copy image of {iid} to {dest}, then poll it there" for dest, _ in policy.copy_to]
     if fmt == "json":
@@ -103,6 +103,10 @@ def _print_dry_run(executions: list[Execution], notes: list[Note], fmt: str) -> 
         click.echo(f"  {call}")
     for note in notes:
         click.echo(f"  {note.policy}: not started ({note.outcome}): {note.message}")
+
+
+def _disks(disks: str | list[str]) -> str:
+    return disks if isinstance(disks, str) else ",".join(disks)
 
 
 def _print_report(report: RunReport, fmt: str) -> None:

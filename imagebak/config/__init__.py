@@ -202,7 +202,9 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Path, bool]:
     node = data
     branch = False
     for part in loc:
-        if (isinstance(node, dict) and isinstance(part, str) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+        in_mapping = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_mapping or in_list:
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and part.isidentifier():
             node = None  # a missing key: the path names it, the position is its parent's

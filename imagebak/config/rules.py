@@ -123,6 +123,10 @@ def _check_policy_against_account(index: int, policy: Policy, account: Account) 
     for region, positions in destinations.items():
         for position in positions[1:]:
             yield (*path, "copy_to", position), f"region {region} is listed more than once"
+    if account.provider == "huawei" and account.endpoint != EMULATOR_ENDPOINT and policy.copy_to and not account.agency:
+        yield ("accounts", policy.account), (
+            f"Huawei cross-region copies need an IAM agency: add agency: <name> (policy {policy.name!r} copies)"
+        )
     if account.provider == "huawei" and account.endpoint != EMULATOR_ENDPOINT and account.projects:
         for region in [policy.region, *destinations]:
             if region is not None and region not in account.projects:

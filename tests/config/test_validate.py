@@ -16,7 +16,7 @@ ACCOUNTS = """\
 version: 1
 accounts:
   sh: {provider: aliyun}
-  hw: {provider: huawei, projects: {cn-north-4: p4, cn-east-3: p3, ap-southeast-1: pa}}
+  hw: {provider: huawei, agency: ims-agency, projects: {cn-north-4: p4, cn-east-3: p3, ap-southeast-1: pa}}
 policies:
 """
 
@@ -313,3 +313,10 @@ def test_yaml_indentation_matters_in_messages():
 def test_yaml_booleans_in_text_fields_get_a_hint():
     found = only_error(ACCOUNTS + policy_yaml(name="off"))
     assert found == "p.yaml:6:11: policies[0].name: YAML reads this as false, not text; put the value in quotes"
+
+
+def test_huawei_copies_need_an_agency():
+    text = ACCOUNTS.replace("agency: ims-agency, ", "") + policy_yaml(
+        account="hw", region="cn-north-4", copy_to="[{region: cn-east-3, vault: v}]")
+    assert only_error(text).endswith("accounts.hw: Huawei cross-region copies need an IAM agency: add agency: "
+                                     "<name> (policy 'web' copies)")

@@ -13,7 +13,8 @@ def add_instances(world: World, count: int, prefix: str) -> list[str]:
         instance_id = f"{prefix}{n:04d}"
         world.emulator.model.add_instance(
             world.vendor.account, world.vendor.region, instance_id, name=f"bulk-{n}",
-            disks=[{"disk_id": f"{instance_id}-vda", "device": "vda", "is_system": True, "size_gb": 20, "category": "cloud"}],
+            disks=[{"disk_id": f"{instance_id}-vda", "device": "vda", "is_system": True, "size_gb": 20,
+                    "category": "cloud"}],
         )
         ids.append(instance_id)
     return ids
