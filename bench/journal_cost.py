@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagebak.engine.journal import Journal
+from imagebak.engine.journal import EXECUTIONS, Journal
 from imagebak.engine.naming import idempotency_key
 from imagebak.engine.records import (
     AVAILABLE,
@@ -168,7 +168,7 @@ def measure(folder: Path, records: int, per_execution: int, saves: int, *, fsync
     executions = make_executions(records, per_execution)
     with journal.store.update() as state:  # seed the file in one write: every record in flight
         for execution in executions:
-            state.entry(execution.policy_key).setdefault("executions", {})[execution.run_id] = execution.to_dict()
+            state.entry(execution.policy_key).setdefault(EXECUTIONS, {})[execution.run_id] = execution.to_dict()
     pairs = [(e, w) for e in executions for w in e.instances.values()]
     timers = Timers()
     samples: list[float] = []

@@ -67,22 +67,16 @@ def _adopted_or_too_large(ctx: RunContext, item: Planned, size_limits: Mapping[s
             f"{artifact.size_gb} GB exceeds the {limit} GB limit of cross-region copies from {policy.region}"
         )
         ctx.save(execution, work)
-        ctx.event(
-            execution, work, step="copy", outcome="skipped", region=artifact.region, detail=artifact.detail
-        )
+        ctx.event(execution, work, step="copy", outcome="skipped", region=artifact.region, detail=artifact.detail)
         return True
     if artifact.state != SUBMITTING:
         return False
-    found = ctx.providers.get(policy.account).find_images(
-        artifact.region, {TAG_KEY: artifact.key}, name=artifact.name
-    )
+    found = ctx.providers.get(policy.account).find_images(artifact.region, {TAG_KEY: artifact.key}, name=artifact.name)
     if not found:
         return False
     artifact.ref, artifact.image_id, artifact.state = found[0].ref, found[0].image_id, PENDING
     ctx.save(execution, work)
-    ctx.event(
-        execution, work, step="copy", outcome="adopted", region=artifact.region, image_id=artifact.image_id
-    )
+    ctx.event(execution, work, step="copy", outcome="adopted", region=artifact.region, image_id=artifact.image_id)
     return True
 
 
@@ -91,9 +85,7 @@ def _submit_batch(ctx: RunContext, batch: Sequence[Planned], source_region: str)
     for execution, work, artifact in batch:
         policy = execution.policy
         vault = dict(policy.copy_to).get(artifact.region)
-        whole = policy.disks == "all" and artifact.source_image_id == (
-            work.image.image_id if work.image else None
-        )
+        whole = policy.disks == "all" and artifact.source_image_id == (work.image.image_id if work.image else None)
         specs.append(
             CopySpec(
                 source_region=source_region,
@@ -113,23 +105,11 @@ def _submit_batch(ctx: RunContext, batch: Sequence[Planned], source_region: str)
         ctx.save(execution, work)  # before the call, as for images
     account = batch[0][0].policy.account
     refs = ctx.providers.get(account).copy_images(specs)
-    now = ctx.now().isoformat()
     for execution, work, artifact in batch:
         artifact.ref = refs.get(artifact.source_image_id or "")
         if artifact.ref is None:
             continue  # not accepted: stays "submitting" and is looked up or resubmitted next pass
-        artifact.state = PENDING
-        artifact.submitted_at = now
-        ctx.save(execution, work)
-        ctx.event(
-            execution,
-            work,
-            step="copy",
-            outcome="submitted",
-            region=artifact.region,
-            source_image_id=artifact.source_image_id,
-            image_ref=artifact.ref,
-        )
+        ctx.submitted(execution, work, artifact, "copy", source_image_id=artifact.source_image_id)
 
 
 def is_planned(artifact: Artifact) -> bool:

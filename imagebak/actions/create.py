@@ -77,9 +77,7 @@ def submit(ctx: RunContext, execution: Execution, work: InstanceWork) -> None:
     instance = ctx.instance(policy.account, policy.region, work.instance_id)
     cloud_devices = {d.device for d in instance.disks if d.category == "cloud"}
     if not set(work.devices) <= cloud_devices or "vda" not in work.devices:
-        raise Fail(
-            f"the disks of {work.instance_id} changed since the run started; it will be retried next run"
-        )
+        raise Fail(f"the disks of {work.instance_id} changed since the run started; it will be retried next run")
     tags = ownership_tags(policy=policy.name, instance=work.instance_id, run=execution.run_id, key=image.key)
     spec = ImageSpec(
         region=policy.region,
@@ -94,15 +92,4 @@ def submit(ctx: RunContext, execution: Execution, work: InstanceWork) -> None:
     image.state = SUBMITTING
     ctx.save(execution, work)  # recorded before the call: a crash from here on is resumed by adoption
     image.ref = provider.create_image(spec)
-    image.state = PENDING
-    image.submitted_at = ctx.now().isoformat()
-    ctx.save(execution, work)
-    ctx.event(
-        execution,
-        work,
-        step="create",
-        outcome="submitted",
-        image_ref=image.ref,
-        name=image.name,
-        devices=work.devices,
-    )
+    ctx.submitted(execution, work, image, "create", name=image.name, devices=work.devices)

@@ -17,9 +17,7 @@ def fetch_instance(provider: Provider, region: str, instance_id: str) -> Instanc
     if system is None:
         raise Fail(f"instance {instance_id} reports no system disk", code="NoSystemDisk")
     if system.category != "cloud":
-        raise Skip(
-            f"instance {instance_id} has a local system disk, which cannot be imaged", code="LocalSystemDisk"
-        )
+        raise Skip(f"instance {instance_id} has a local system disk, which cannot be imaged", code="LocalSystemDisk")
     return instance
 
 

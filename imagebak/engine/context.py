@@ -11,8 +11,8 @@ from imagebak.actions.eligibility import fetch_instance
 from imagebak.actions.quota import QuotaBudget
 from imagebak.engine.events import EventLog
 from imagebak.engine.journal import Journal
-from imagebak.engine.records import PENDING, Execution, InstanceWork
-from imagebak.providers.base import InstanceInfo, Provider
+from imagebak.engine.records import PENDING, Artifact, Execution, InstanceWork
+from imagebak.providers.base import InstanceInfo, Provider, ProviderError
 
 
 class ProviderPool:
@@ -55,6 +55,29 @@ class RunContext:
             source_region=policy.region,
             instance=work.instance_id if work else None,
             **fields,
+        )
+
+    def error_event(
+        self, execution: Execution, work: InstanceWork | None, step: str, error: ProviderError, **fields: Any
+    ) -> None:
+        fields.setdefault("outcome", "error")
+        self.event(
+            execution,
+            work,
+            step=step,
+            error_code=error.code,
+            request_id=error.request_id,
+            message=error.message,
+            **fields,
+        )
+
+    def submitted(self, execution: Execution, work: InstanceWork, artifact: Artifact, step: str, **fields: Any) -> None:
+        """Record that the cloud accepted a create or copy: the artifact now has a ref to poll."""
+        artifact.state = PENDING
+        artifact.submitted_at = self.now().isoformat()
+        self.save(execution, work)
+        self.event(
+            execution, work, step=step, outcome="submitted", region=artifact.region, image_ref=artifact.ref, **fields
         )
 
     def budget(self, account: str, region: str) -> QuotaBudget:

@@ -58,8 +58,7 @@ def in_flight(state: State) -> list[Execution]:
                 found.append(Execution.from_dict(raw))
             except (KeyError, TypeError, ValueError) as exc:
                 raise StateError(
-                    f"{state.path}: policies.{key}.{EXECUTIONS}.{run_id}: unreadable record ({exc}); "
-                    "fix or remove it"
+                    f"{state.path}: policies.{key}.{EXECUTIONS}.{run_id}: unreadable record ({exc}); fix or remove it"
                 ) from None
     return found
 

@@ -13,9 +13,7 @@ from datetime import datetime, timezone
 TAG_POLICY = "imagebak-policy"
 TAG_INSTANCE = "imagebak-instance"
 TAG_RUN = "imagebak-run"
-TAG_CREATED = "imagebak-created"
 TAG_KEY = "imagebak-key"
-TAG_MANAGED = "imagebak-managed"
 
 
 def run_id(moment: datetime) -> str:
@@ -35,11 +33,5 @@ def image_name(template: str, *, policy: str, instance: str, region: str, moment
 
 
 def ownership_tags(*, policy: str, instance: str, run: str, key: str) -> dict[str, str]:
-    return {
-        TAG_MANAGED: "true",
-        TAG_POLICY: policy,
-        TAG_INSTANCE: instance,
-        TAG_RUN: run,
-        TAG_CREATED: run,
-        TAG_KEY: key,
-    }
+    """Small on purpose: JD keeps these in a 256-character description. The run id carries the time."""
+    return {TAG_POLICY: policy, TAG_INSTANCE: instance, TAG_RUN: run, TAG_KEY: key}

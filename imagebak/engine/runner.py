@@ -84,8 +84,7 @@ class RunReport:
     def exit_code(self) -> ExitCode:
         statuses = [w.status for _, w in self.works()]
         quota = any(
-            w.status == SKIPPED and (w.error or {}).get("kind") == ErrorKind.QUOTA.value
-            for _, w in self.works()
+            w.status == SKIPPED and (w.error or {}).get("kind") == ErrorKind.QUOTA.value for _, w in self.works()
         )
         in_progress = any(not w.terminal for _, w in self.works())
         if FAILED in statuses:
@@ -123,13 +122,7 @@ def select(
         spec = spec_of(policy)
         schedule = reconcile(state.schedule(key), spec, now)
         start = policy.name in wanted if options.manual else is_due(schedule, now)
-        if (
-            start
-            and options.manual
-            and not options.force
-            and schedule.not_before
-            and now < schedule.not_before
-        ):
+        if start and options.manual and not options.force and schedule.not_before and now < schedule.not_before:
             floor = schedule.not_before.strftime("%Y-%m-%d %H:%MZ")
             notes.append(
                 Note(
@@ -139,9 +132,7 @@ def select(
                 )
             )
         elif start and key in busy:
-            notes.append(
-                Note(policy.name, "busy", "the previous execution is still in progress and was resumed")
-            )
+            notes.append(Note(policy.name, "busy", "the previous execution is still in progress and was resumed"))
         elif start and locks is not None and not locks.acquire(key):
             notes.append(_locked(policy.name))
         elif start:
@@ -161,18 +152,14 @@ def selected_names(policies: list[Policy], options: RunOptions) -> set[str]:
         raise ImagebakError(
             f"no policy named {', '.join(unknown)} (policies: {', '.join(sorted(names))})", ExitCode.USAGE
         )
-    wanted = set(options.policies) | (
-        {p.name for p in policies if p.enabled} if options.all_policies else set()
-    )
+    wanted = set(options.policies) | ({p.name for p in policies if p.enabled} if options.all_policies else set())
     if options.instance:
         owners = {p.name for p in policies if options.instance in p.instances}
         if not owners:
             raise ImagebakError(f"instance {options.instance} is in no policy", ExitCode.USAGE)
         wanted = (wanted & owners) if wanted else owners
         if not wanted:
-            raise ImagebakError(
-                f"instance {options.instance} is not in the selected policies", ExitCode.USAGE
-            )
+            raise ImagebakError(f"instance {options.instance} is not in the selected policies", ExitCode.USAGE)
     return wanted
 
 
@@ -227,9 +214,7 @@ class Engine:
                 execution,
                 None,
                 step="execution",
-                outcome="started"
-                if not any(w.status != NEW for w in execution.instances.values())
-                else "resumed",
+                outcome="started" if not any(w.status != NEW for w in execution.instances.values()) else "resumed",
                 manual=execution.manual,
             )
         while True:
@@ -249,9 +234,7 @@ class Engine:
     def _works(self) -> list[tuple[Execution, InstanceWork]]:
         return [(e, w) for e in self.ctx.executions for w in e.instances.values() if not w.terminal]
 
-    def _guarded(
-        self, execution: Execution, work: InstanceWork, step: str, action: Callable[[], None]
-    ) -> None:
+    def _guarded(self, execution: Execution, work: InstanceWork, step: str, action: Callable[[], None]) -> None:
         """Run one instance step; turn its outcome or error into the instance's status."""
         try:
             action()
@@ -260,15 +243,7 @@ class Engine:
         except ProviderError as error:
             if error.transient or error.kind == ErrorKind.CONFLICT:
                 work.reason = f"will retry: {error.describe()}"
-                self.ctx.event(
-                    execution,
-                    work,
-                    step=step,
-                    outcome="retry-later",
-                    error_code=error.code,
-                    request_id=error.request_id,
-                    message=error.message,
-                )
+                self.ctx.error_event(execution, work, step, error, outcome="retry-later")
             else:
                 status = SKIPPED if error.kind == ErrorKind.QUOTA else FAILED
                 self._end(execution, work, status, error.describe(), error.code, step=step, error=error)
@@ -286,11 +261,7 @@ class Engine:
     ) -> None:
         work.status = status
         work.reason = reason
-        kind = (
-            error.kind.value
-            if error
-            else (ErrorKind.QUOTA.value if (code or "").startswith("Quota") else None)
-        )
+        kind = error.kind.value if error else (ErrorKind.QUOTA.value if (code or "").startswith("Quota") else None)
         work.error = {"code": code, "kind": kind, "request_id": error.request_id if error else None}
         self.ctx.save(execution, work)
         self.ctx.event(
@@ -308,18 +279,14 @@ class Engine:
         todo = [
             (e, w)
             for e, w in self._works()
-            if w.status == NEW
-            or (w.status == CREATING and w.image and w.image.state in (PLANNED, SUBMITTING))
+            if w.status == NEW or (w.status == CREATING and w.image and w.image.state in (PLANNED, SUBMITTING))
         ]
         lanes: list[list[tuple[Execution, InstanceWork]]] = []
         by_account: dict[str, list[tuple[Execution, InstanceWork]]] = {}
         for execution, work in todo:
             by_account.setdefault(execution.policy.account, []).append((execution, work))
         for account, items in by_account.items():
-            width = (
-                self.options.concurrency.get(account)
-                or self.ctx.providers.get(account).limits.default_concurrency
-            )
+            width = self.options.concurrency.get(account) or self.ctx.providers.get(account).limits.default_concurrency
             lanes += [items[lane::width] for lane in range(min(width, len(items)))]
         if not lanes:
             return
@@ -329,16 +296,10 @@ class Engine:
 
     def _submit_lane(self, items: list[tuple[Execution, InstanceWork]]) -> None:
         for execution, work in items:
-            self._guarded(
-                execution, work, "create", lambda e=execution, w=work: create_step.submit(self.ctx, e, w)
-            )
+            self._guarded(execution, work, "create", lambda e=execution, w=work: create_step.submit(self.ctx, e, w))
 
     def _poll_images(self) -> None:
-        pending = [
-            (e, w, w.image)
-            for e, w in self._works()
-            if w.status == CREATING and wait_step.is_pending(w.image)
-        ]
+        pending = [(e, w, w.image) for e, w in self._works() if w.status == CREATING and wait_step.is_pending(w.image)]
         self._poll(pending)
         for execution, work in self._works():
             image = work.image
@@ -361,15 +322,7 @@ class Engine:
                     artifact.state = FAILED
                     artifact.detail = error.describe()
                     self.ctx.save(e, w)
-            self.ctx.event(
-                execution,
-                None,
-                step="wait",
-                outcome="error",
-                error_code=error.code,
-                request_id=error.request_id,
-                message=error.message,
-            )
+            self.ctx.error_event(execution, None, "wait", error)
 
     def _image_ready(self, execution: Execution, work: InstanceWork) -> None:
         if execution.policy.copy_to:
@@ -406,15 +359,7 @@ class Engine:
         try:
             self.ctx.providers.get(execution.policy.account).delete_image(region, image_id)
         except ProviderError as error:
-            self.ctx.event(
-                execution,
-                None,
-                step="cleanup",
-                outcome="error",
-                image_id=image_id,
-                error_code=error.code,
-                message=error.message,
-            )
+            self.ctx.error_event(execution, None, "cleanup", error, image_id=image_id)
 
     def _submit_copies(self) -> None:
         planned = [
@@ -441,23 +386,11 @@ class Engine:
                 artifact.state = SKIPPED if error.kind == ErrorKind.QUOTA else FAILED
                 artifact.detail = error.describe()
             self.ctx.save(execution, work)
-        self.ctx.event(
-            planned[0][0],
-            None,
-            step="copy",
-            outcome="error",
-            error_code=error.code,
-            request_id=error.request_id,
-            message=error.message,
-        )
+        self.ctx.error_event(planned[0][0], None, "copy", error)
 
     def _poll_copies(self) -> None:
         pending = [
-            (e, w, c)
-            for e, w in self._works()
-            if w.status == COPYING
-            for c in w.copies.values()
-            if c.state == PENDING
+            (e, w, c) for e, w in self._works() if w.status == COPYING for c in w.copies.values() if c.state == PENDING
         ]
         self._poll(pending)
         for execution, work in self._works():
@@ -475,9 +408,7 @@ class Engine:
             if states <= {AVAILABLE, FAILED, SKIPPED}:
                 bad = [f"{c.region}: {c.detail}" for c in work.copies.values() if c.state != AVAILABLE]
                 if bad:
-                    self._end(
-                        execution, work, FAILED, "copy failed: " + "; ".join(bad), "CopyFailed", step="copy"
-                    )
+                    self._end(execution, work, FAILED, "copy failed: " + "; ".join(bad), "CopyFailed", step="copy")
                 else:
                     work.status = DONE
                     self.ctx.save(execution, work)
@@ -496,14 +427,10 @@ class Engine:
             policy=execution.policy.name, instance=work.instance_id, run=execution.run_id, key=artifact.key
         )
         try:
-            self.ctx.providers.get(execution.policy.account).tag_image(
-                artifact.region, artifact.image_id or "", tags
-            )
+            self.ctx.providers.get(execution.policy.account).tag_image(artifact.region, artifact.image_id or "", tags)
             artifact.tagged = True
         except ProviderError as error:
-            self.ctx.event(
-                execution, work, step="tag", outcome="error", error_code=error.code, message=error.message
-            )
+            self.ctx.error_event(execution, work, "tag", error)
             return
         self.ctx.save(execution, work)
 
@@ -517,11 +444,7 @@ class Engine:
     def _progress_line(self) -> str:
         creating = [w.image.progress or 0 for _, w in self._works() if w.status == CREATING and w.image]
         copying = sum(
-            1
-            for _, w in self._works()
-            if w.status == COPYING
-            for c in w.copies.values()
-            if c.state != AVAILABLE
+            1 for _, w in self._works() if w.status == COPYING for c in w.copies.values() if c.state != AVAILABLE
         )
         images = ", ".join(f"{p}%" for p in creating[:8]) + (" ..." if len(creating) > 8 else "")
         return f"waiting: {len(creating)} image(s) creating [{images}], {copying} copy(ies) in progress"

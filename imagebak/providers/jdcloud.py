@@ -337,10 +337,7 @@ def jd_name(name: str) -> str:
 
 def with_marker(action: str, description: str, key: str, tags: Mapping[str, str]) -> str:
     """The description with the ownership marker appended, trimmed to JD's 256 characters."""
-    parts = [
-        f"key={quote(key, safe='')}",
-        *(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in tags.items()),
-    ]
+    parts = [f"key={_escape(key)}", *(f"{_escape(k)}={_escape(v)}" for k, v in tags.items())]
     marker = "[imagebak " + " ".join(parts) + "]"
     room = DESCRIPTION_MAX - len(marker) - 1
     if room < 0:
@@ -353,6 +350,11 @@ def with_marker(action: str, description: str, key: str, tags: Mapping[str, str]
         )
     text = description[:room].rstrip()
     return f"{text} {marker}" if text else marker
+
+
+def _escape(text: str) -> str:
+    """Escape only what delimits the marker, so CJK policy names cost one character, not nine."""
+    return re.sub(r"[%\s\]=]", lambda m: quote(m.group(0), safe=""), text)
 
 
 def parse_marker(description: str) -> tuple[str, dict[str, str]] | None:

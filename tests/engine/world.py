@@ -65,6 +65,7 @@ class World:
                    "access_key_id_env": ENV_ID, "secret_env": ENV_SECRET, **account_extra}
         if self.vendor.name == "huawei":
             account["projects"] = self.emulator.model.account(self.vendor.account).projects
+            account["agency"] = "ims_admin_agency"
         document = {
             "version": 1, "state": "state.json", "log": "execution.log",
             "retry": {"attempts": 6, "initial_wait": 0.01, "max_wait": 0.05, "deadline": 30},
