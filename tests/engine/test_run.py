@@ -253,3 +253,14 @@ def test_image_tags_carry_the_idempotency_key(world_for):
     _, report = world.run_json("--policy", "nightly")
     image = next(i for i in world.images() if i.image_id == only_work(report)["image"]["image_id"])
     assert image.tags[TAG_KEY] == only_work(report)["image"]["key"]
+
+
+def test_instance_option_narrows_a_manual_run_to_one_instance(world_for):
+    world = world_for("aliyun")
+    world.write_policies(world.policy(instances=[world.vendor.web, world.vendor.local_data], copy_to=[]))
+    code, report = world.run_json("--instance", world.vendor.local_data)
+    assert code == 0
+    assert list(report["executions"][0]["instances"]) == [world.vendor.local_data]
+    assert world.calls("CreateImage") == 1
+    result = world.run("--instance", "i-nowhere")
+    assert result.exit_code == 2 and "instance i-nowhere is in no policy" in result.output
