@@ -49,7 +49,7 @@ from imagebak.emulator import server as emulator_server
 from imagebak.emulator.faults import Counters
 from imagebak.state import StateStore
 
-GRACE_SECONDS = 20.0  # the watchdog fires this long after --deadline
+GRACE_SECONDS = 30.0  # the watchdog fires this long after --deadline
 POLICY_QUOTA = 20  # policies per account and region (the products' default quota)
 
 
@@ -286,15 +286,65 @@ def instrumented(probe: Probe, counters: Counters) -> Iterator[None]:
         wait_step.poll = original_poll
 
 
-def watchdog(seconds: float) -> threading.Timer:
-    def fire() -> None:
-        print(f"run_scale: watchdog: still running {seconds:.0f} s after start; exiting", file=sys.stderr, flush=True)
+class Watchdog:
+    """Ends the process if ``imagebak run`` overruns its own --deadline by GRACE_SECONDS.
+
+    The engine checks --deadline only between passes, and one pass can be long, so the bench needs
+    its own bound. Before exiting it prints what it measured so far (to the real stdout: CliRunner
+    has replaced sys.stdout) and, unless --keep, removes the temporary folder.
+    """
+
+    def __init__(self, seconds: float, folder: Path, keep: bool) -> None:
+        self.seconds, self.folder, self.keep = seconds, folder, keep
+        self.started = time.perf_counter()
+        self.probe: Probe | None = None
+        self.counters: Counters | None = None
+        self.instances = 0
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        lines = [f"run_scale: WATCHDOG: imagebak run still busy {self.seconds:.0f} s after start, "
+                 f"{self.seconds - GRACE_SECONDS:.0f} s past its --deadline; exiting with partial figures"]
+        elapsed = time.perf_counter() - self.started
+        statuses = _statuses_in_state(self.folder / "state.json")
+        lines.append(f"  elapsed             {elapsed:.1f} s; instance statuses in the state file: {dict(statuses)} "
+                     f"of {self.instances}")
+        if self.counters is not None:
+            for vendor, actions in self.counters.snapshot().items():
+                lines.append(f"  {vendor:<8} {sum(actions.values()):>6} API calls: {actions}")
+        if self.probe is not None:
+            p = self.probe
+            lines.append(f"  state writes {p.writes} ({p.bytes_written / 2**20:.1f} MiB, largest file "
+                         f"{p.max_state_bytes:,} bytes), {p.write_seconds:.1f} s writing, {p.read_seconds:.1f} s "
+                         f"reading, lock held {p.locked_seconds:.1f} s; {p.poll_passes} poll passes")
+        lines.append(f"  peak RSS {peak_rss_mib():.0f} MiB")
+        os.write(1, ("\n".join(lines) + "\n").encode())
+        if not self.keep:
+            shutil.rmtree(self.folder, ignore_errors=True)
         os._exit(3)
 
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
-    return timer
+
+def _statuses_in_state(path: Path) -> Counter[str]:
+    """Instance statuses of in-flight executions and of the last finished ones (the file is replaced atomically)."""
+    found: Counter[str] = Counter()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return found
+    for entry in data.get("policies", {}).values():
+        for execution in entry.get("executions", {}).values():
+            found.update(w.get("status", "?") for w in execution.get("instances", {}).values())
+        for summary in entry.get("history", [])[-1:]:
+            found.update(w.get("status", "?") for w in summary.get("instances", {}).values())
+    return found
 
 
 def peak_rss_mib() -> float:
@@ -328,8 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-interval", type=float, default=0.05, help="imagebak run --poll-interval")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="accounts.*.concurrency (instances submitted at once per account); default: vendor's")
-    parser.add_argument("--deadline", type=float, default=60.0,
-                        help="imagebak run --deadline, in seconds; a watchdog exits 20 s later (default: 60)")
+    parser.add_argument("--deadline", type=float, default=45.0,
+                        help="imagebak run --deadline, in seconds; a watchdog exits 30 s later with partial "
+                             "figures (default: 45)")
     parser.add_argument("--tcp-nodelay", action="store_true",
                         help="set TCP_NODELAY on the emulator's connections in this process (its HTTP server "
                              "otherwise costs ~40 ms per Aliyun/Huawei call: Nagle + delayed ACK); isolates "
@@ -341,20 +392,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.instances_per_vendor < 1:
         parser.error("--instances-per-vendor must be at least 1")
 
-    timer = watchdog(args.deadline + GRACE_SECONDS)
     folder = Path(tempfile.mkdtemp(prefix="imagebak-bench-"))
     try:
-        return _bench(args, folder)
+        with Watchdog(args.deadline + GRACE_SECONDS, folder, args.keep) as dog:
+            return _bench(args, folder, dog)
     finally:
-        timer.cancel()
         if args.keep:
             print(f"kept: {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _bench(args: argparse.Namespace, folder: Path) -> int:
+def _bench(args: argparse.Namespace, folder: Path, dog: Watchdog) -> int:
     fixture, ids = build_fixture(args.vendors, args.instances_per_vendor, args.seed)
+    dog.instances = sum(len(v) for v in ids.values())
     if args.tcp_nodelay:  # bench-process only: the emulator's handler class, not the product's code
         emulator_server._Handler.disable_nagle_algorithm = True
     setup_start = time.perf_counter()
@@ -373,6 +424,7 @@ def _bench(args: argparse.Namespace, folder: Path) -> int:
         setup_seconds = time.perf_counter() - setup_start
 
         probe = Probe()
+        dog.probe, dog.counters = probe, emu.counters
         cpu_start = time.process_time()
         start = time.perf_counter()
         with instrumented(probe, emu.counters):
