@@ -15,6 +15,7 @@ system temp folder; put it on the disk the real state lives on, fsync cost depen
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -195,6 +196,15 @@ def measure(folder: Path, records: int, per_execution: int, saves: int, *, fsync
     )
 
 
+def _best_of(fn: Callable[[], object], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000],
@@ -234,14 +244,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r.records:>7} {r.per_execution:>8} {'yes' if r.fsync else 'no':>5} {r.ms_per_save:>8.2f} "
               f"{r.p95_ms:>7.2f} {r.read_ms:>11.2f} {r.write_ms:>12.2f} {r.other_ms:>6.2f} "
               f"{r.bytes_per_save:>11,}")
+    print()
+    print("encoding the whole state once (json.dumps; the product uses indent=1, sort_keys=True):")
+    for records in args.sizes:
+        data = {"format": "imagebak-state", "version": 1, "policies": {}}
+        for e in make_executions(records, min(records, args.per_execution)):
+            data["policies"][e.policy_key] = {EXECUTIONS: {e.run_id: e.to_dict()}}
+        current = _best_of(lambda d=data: json.dumps(d, ensure_ascii=False, indent=1, sort_keys=True))
+        compact = _best_of(lambda d=data: json.dumps(d, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
+        print(f"  {records:>5} records: indent=1 {1000 * current:7.2f} ms, compact (C encoder) {1000 * compact:6.2f} ms"
+              f"  (x{current / compact:.1f})")
     synced = {r.records: r for r in rows if r.fsync and r.per_execution == min(r.records, args.per_execution)}
     if len(synced) >= 2:
         small, large = synced[min(synced)], synced[max(synced)]
         print()
         print(f"scaling {small.records} -> {large.records} records: x{large.ms_per_save / small.ms_per_save:.1f} "
               f"time per save, x{large.bytes_per_save / small.bytes_per_save:.1f} bytes per save")
-        print(f"one run of {large.records} instances at ~12 saves/instance: "
-              f"~{12 * large.records * large.ms_per_save / 1000:.0f} s of journal writes (serialised)")
+        print(f"upper bound for one run of {large.records} instances (~13 saves per instance, as bench/run_scale.py "
+              f"measures, all in flight): ~{13 * large.records * large.ms_per_save / 1000:.0f} s of serialised saves")
     return 0
 
 

@@ -125,7 +125,9 @@ def instance_ids(vendor: str, count: int, rng: random.Random) -> list[str]:
     return out
 
 
-def build_fixture(vendors: Sequence[str], per_vendor: int, seed: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def build_fixture(
+    vendors: Sequence[str], per_vendor: int, seed: int, existing: int = 0
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
     rng = random.Random(seed)
     accounts = []
     ids: dict[str, list[str]] = {}
@@ -152,6 +154,11 @@ def build_fixture(vendors: Sequence[str], per_vendor: int, seed: int) -> tuple[d
                 }
                 for n, iid in enumerate(ids[name])
             ],
+            "images": [  # older backups already in every region, as after weeks of nightly runs
+                {"region": region, "name": f"old-{name}-{region}-{k:05d}", "size_gb": 140}
+                for region in regions
+                for k in range(existing)
+            ],
         })
     return {"seed": seed, "latencies": LATENCIES, "accounts": accounts}, ids
 
@@ -177,7 +184,7 @@ def build_policies(
         count = max(1, min(policies_per_vendor, POLICY_QUOTA, len(instances)))
         for p in range(count):
             policies.append({
-                "name": f"{setup.short}-{p:02d}",  # short: JD's description marker needs room
+                "name": f"{setup.short}-{p:02d}",
                 "account": setup.account,
                 "region": setup.source,
                 "start": "2026-01-01T02:00:00+08:00",
@@ -300,6 +307,7 @@ class Watchdog:
         self.probe: Probe | None = None
         self.counters: Counters | None = None
         self.instances = 0
+        self.fired = threading.Event()
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
 
@@ -311,6 +319,7 @@ class Watchdog:
         self._timer.cancel()
 
     def _fire(self) -> None:
+        self.fired.set()
         lines = [f"run_scale: WATCHDOG: imagebak run still busy {self.seconds:.0f} s after start, "
                  f"{self.seconds - GRACE_SECONDS:.0f} s past its --deadline; exiting with partial figures"]
         elapsed = time.perf_counter() - self.started
@@ -326,6 +335,12 @@ class Watchdog:
                          f"{p.max_state_bytes:,} bytes), {p.write_seconds:.1f} s writing, {p.read_seconds:.1f} s "
                          f"reading, lock held {p.locked_seconds:.1f} s; {p.poll_passes} poll passes")
         lines.append(f"  peak RSS {peak_rss_mib():.0f} MiB")
+        done = statuses.get("done", 0)
+        lines.append("targets (bench/README.md says why)")
+        lines.append(f"  {'MET ' if done >= self.instances else 'MISS'}  instances done by the deadline"
+                     f"{'':<13} {done:>6} >= {self.instances}")
+        lines.append(f"  MISS  wall time for {self.instances} instances{'':<18} >{elapsed:5.0f} <= "
+                     f"{max(10.0, self.instances / 10):g} s (not finished)")
         os.write(1, ("\n".join(lines) + "\n").encode())
         if not self.keep:
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -385,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="set TCP_NODELAY on the emulator's connections in this process (its HTTP server "
                              "otherwise costs ~40 ms per Aliyun/Huawei call: Nagle + delayed ACK); isolates "
                              "imagebak's own overhead from that artifact")
+    parser.add_argument("--existing-images", type=int, default=0, metavar="N",
+                        help="N available private images already in every region of every account (older "
+                             "backups); shows calls that grow with the images in a region (default: 0)")
     parser.add_argument("--seed", type=int, default=20240101)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (state, log, policies)")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the figures to this JSON file")
@@ -404,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bench(args: argparse.Namespace, folder: Path, dog: Watchdog) -> int:
-    fixture, ids = build_fixture(args.vendors, args.instances_per_vendor, args.seed)
+    fixture, ids = build_fixture(args.vendors, args.instances_per_vendor, args.seed, args.existing_images)
     dog.instances = sum(len(v) for v in ids.values())
     if args.tcp_nodelay:  # bench-process only: the emulator's handler class, not the product's code
         emulator_server._Handler.disable_nagle_algorithm = True
@@ -435,6 +453,8 @@ def _bench(args: argparse.Namespace, folder: Path, dog: Watchdog) -> int:
             )
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu_start
+        if dog.fired.is_set():  # the watchdog is reporting and removing the folder: leave the exit to it
+            threading.Event().wait()
         counters = emu.counters.snapshot()
 
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -488,6 +508,7 @@ def _figures(
         "instances": total, "per_vendor": {v: len(i) for v, i in ids.items()},
         "policies": len(report["executions"]), "time_scale": args.time_scale,
         "poll_interval": args.poll_interval, "deadline": args.deadline, "tcp_nodelay": args.tcp_nodelay,
+        "existing_images": args.existing_images,
         "exit_code": exit_code, "result": report.get("result"), "deadline_hit": report.get("deadline_hit"),
         "statuses": dict(statuses), "copies": dict(copies), "done": statuses.get("done", 0),
         "setup_seconds": round(setup_seconds, 3), "wall_seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
@@ -535,7 +556,8 @@ def _print(f: dict[str, Any]) -> None:
     print(f"imagebak run --all: {n} instances ({', '.join(f'{v} {k}' for v, k in f['per_vendor'].items())}), "
           f"{f['policies']} policies, copy_to 2 regions, time scale x{f['time_scale']:g}, "
           f"poll every {f['poll_interval']:g} s, deadline {f['deadline']:g} s"
-          + (", emulator TCP_NODELAY" if f["tcp_nodelay"] else ""))
+          + (", emulator TCP_NODELAY" if f["tcp_nodelay"] else "")
+          + (f", {f['existing_images']} older images per region" if f["existing_images"] else ""))
     print(f"  result              {f['result']} (exit {f['exit_code']}), deadline hit: {f['deadline_hit']}")
     print(f"  instances           {f['statuses']}; copies {f['copies']}")
     print(f"  emulator setup      {f['setup_seconds']:.2f} s (not counted below)")

@@ -96,3 +96,15 @@ def test_concurrent_writers_never_lose_an_update(tmp_path: Path):
         worker.join(60)
     assert [w.exitcode for w in workers] == [0, 0, 0, 0]
     assert StateStore(path).read().policies["counter"]["n"] == 100
+
+
+def test_a_write_by_another_process_is_never_lost_to_the_cache(tmp_path: Path):
+    path = tmp_path / "state.json"
+    mine, theirs = StateStore(path), StateStore(path)
+    with mine.update() as state:
+        state.entry("a")["n"] = 1
+    with theirs.update() as state:  # another process (another store object) writes in between
+        state.entry("b")["n"] = 2
+    with mine.update() as state:
+        state.entry("a")["n"] = 3
+    assert StateStore(path).read().policies == {"a": {"n": 3}, "b": {"n": 2}}

@@ -253,6 +253,7 @@ def _int(body: dict[str, Any], key: str) -> int:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out separately: without this, ~40 ms per call
     server: _Server
 
     def _serve(self) -> None:

@@ -8,6 +8,7 @@ out by the state file's own lock.
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from typing import Any
 
 from imagebak.engine.records import Execution, InstanceWork
@@ -28,7 +29,7 @@ class Journal:
         """Persist one instance's record (the unit that changes with each cloud call)."""
         with self._lock, self.store.update() as state:
             record = self._record(state, execution)
-            record["instances"][work.instance_id] = execution.to_dict()["instances"][work.instance_id]
+            record["instances"][work.instance_id] = asdict(work)
 
     def save_execution(self, execution: Execution) -> None:
         with self._lock, self.store.update() as state:

@@ -204,11 +204,12 @@ class Engine:
         self.options = options
         self.sleep = sleep
         self.progress = progress
+        self._deadline = float("inf")
 
     def advance(self, executions: list[Execution]) -> bool:
         """Returns True if the deadline stopped the wait."""
         self.ctx.executions = executions
-        deadline = time.monotonic() + self.options.deadline_seconds
+        self._deadline = time.monotonic() + self.options.deadline_seconds
         for execution in executions:
             self.ctx.event(
                 execution,
@@ -225,7 +226,7 @@ class Engine:
             self._finish()
             if all(e.done for e in executions) or not self.options.wait:
                 return False
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= self._deadline:
                 return True
             if self.progress:
                 self.progress(self._progress_line())
@@ -296,6 +297,8 @@ class Engine:
 
     def _submit_lane(self, items: list[tuple[Execution, InstanceWork]]) -> None:
         for execution, work in items:
+            if time.monotonic() >= self._deadline:
+                return  # no new submissions after the deadline; the next run picks these up
             self._guarded(execution, work, "create", lambda e=execution, w=work: create_step.submit(self.ctx, e, w))
 
     def _poll_images(self) -> None:

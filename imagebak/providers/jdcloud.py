@@ -179,7 +179,7 @@ class JdcloudProvider(Provider):
         request = CreateImageRequest(params)
 
         def attempt() -> str:
-            adopted = next(iter(self._images_with_key(spec.region, spec.idempotency_key)), None)
+            adopted = next(iter(self._images_with_key(spec.region, spec.idempotency_key, spec.name)), None)
             if adopted is not None:
                 return adopted["imageId"]
             return self._once(self._vm, request, "createImage")["imageId"]
@@ -256,7 +256,7 @@ class JdcloudProvider(Provider):
         request = CopyImagesRequest(params)
 
         def attempt() -> dict[str, str]:
-            existing = list(self._images_with_key(first.dest_region, key))
+            existing = list(self._images_with_key(first.dest_region, key, first.name))
             if len(existing) == len(batch) == 1:
                 return {first.image_id: existing[0]["imageId"]}
             result = self._once(self._vm, request, "copyImages")
@@ -264,8 +264,9 @@ class JdcloudProvider(Provider):
 
         return self._retrying("copyImages", attempt)
 
-    def _images_with_key(self, region: str, key: str) -> Iterator[dict[str, Any]]:
-        for image in self._private_images(region):
+    def _images_with_key(self, region: str, key: str, name: str) -> Iterator[dict[str, Any]]:
+        """Images carrying the key; filtered by name on the server, so a full region is not listed."""
+        for image in self._private_images(region, jd_name(name)):
             marker = parse_marker(image.get("desc") or "")
             if marker and marker[0] == key:
                 yield image
