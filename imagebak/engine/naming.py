@@ -10,10 +10,12 @@ import hashlib
 import secrets
 from datetime import datetime, timezone
 
+from imagebak.providers.base import IDEMPOTENCY_TAG
+
 TAG_POLICY = "imagebak-policy"
 TAG_INSTANCE = "imagebak-instance"
 TAG_RUN = "imagebak-run"
-TAG_KEY = "imagebak-key"
+TAG_KEY = IDEMPOTENCY_TAG
 
 
 def run_id(moment: datetime) -> str:

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+IDEMPOTENCY_TAG = "imagebak-key"  # carries ImageSpec/CopySpec.idempotency_key on vendors with image tags
+
 
 class ErrorKind(str, Enum):
     """What went wrong, independent of the vendor's code. Drives retry and reporting."""

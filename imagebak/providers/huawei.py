@@ -51,6 +51,7 @@ from huaweicloudsdkims.v2.region.ims_region import ImsRegion
 
 from imagebak.providers import ProviderSettings
 from imagebak.providers.base import (
+    IDEMPOTENCY_TAG,
     CopySpec,
     DiskInfo,
     ErrorKind,
@@ -63,14 +64,14 @@ from imagebak.providers.base import (
     ProviderLimits,
     Quota,
 )
-from imagebak.providers.retry import call_with_retry
+from imagebak.providers.retry import adopt_or_submit, call_with_retry
 
 T = TypeVar("T")
 VENDOR = "huawei"
 
 # The tag that carries ImageSpec.idempotency_key: Huawei has no client token, so a resubmission
 # first looks for an image already wearing it.
-KEY_TAG = "imagebak-key"
+KEY_TAG = IDEMPOTENCY_TAG
 
 # Source regions whose images may be up to 300 GB for a cross-region copy; elsewhere 128 GB.
 _LARGE_COPY_REGIONS = frozenset({"cn-south-1", "cn-east-2", "cn-east-3", "cn-north-4"})
@@ -241,6 +242,24 @@ class HuaweiProvider(Provider):
         client = self._client("ims", region)
         return self._call(action, lambda: getattr(client, method)(request))
 
+    def _ims_submit(
+        self, job_region: str, image_region: str, action: str, method: str, request: Any, **adopt_by: Any
+    ) -> str:
+        """Submit a create/copy job; every attempt first adopts the image an earlier submission made.
+
+        ``job_region`` owns the job (a copy's source region); ``image_region`` is where the image lands.
+        """
+        client = self._client("ims", job_region)
+
+        def existing() -> str | None:
+            found = self._adoptable(image_region, **adopt_by)
+            return found.id if found is not None else None
+
+        def submit() -> str:
+            return f"job:{getattr(client, method)(request).job_id}@{job_region}"
+
+        return adopt_or_submit(existing, submit, classify=lambda exc: classify(exc, action), policy=self.settings.retry)
+
     # -- instances and quota --------------------------------------------------------------------
 
     def get_instance(self, region: str, instance_id: str) -> InstanceInfo | None:
@@ -310,16 +329,13 @@ class HuaweiProvider(Provider):
     def create_image(self, spec: ImageSpec) -> str:
         """Whole-machine image for every cloud disk; otherwise a system image plus data-disk images."""
         tags = {**spec.tags, KEY_TAG: spec.idempotency_key}
-        existing = self._adoptable(spec.region, tag=f"{KEY_TAG}.{spec.idempotency_key}")
-        if existing is not None:
-            return existing.id
         image_tags = [TagKeyValue(key=k, value=v) for k, v in tags.items()]
         instance_id = spec.instance.instance_id
         if spec.all_disks:
             body = CreateWholeImageRequestBody(
                 name=spec.name, instance_id=instance_id, description=spec.description, image_tags=image_tags
             )
-            resp = self._ims(spec.region, "CreateWholeImage", "create_whole_image", CreateWholeImageRequest(body=body))
+            action, method, request = "CreateWholeImage", "create_whole_image", CreateWholeImageRequest(body=body)
         else:
             wanted = set(spec.devices)
             data_images = [
@@ -339,8 +355,9 @@ class HuaweiProvider(Provider):
                 image_tags=image_tags,
                 data_images=data_images or None,
             )
-            resp = self._ims(spec.region, "CreateImage", "create_image", CreateImageRequest(body=body))
-        return f"job:{resp.job_id}@{spec.region}"
+            action, method, request = "CreateImage", "create_image", CreateImageRequest(body=body)
+        key_tag = f"{KEY_TAG}.{spec.idempotency_key}"
+        return self._ims_submit(spec.region, spec.region, action, method, request, tag=key_tag)
 
     def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
         """ListImages filters on one ``key.value`` tag; the other tags are matched here."""
@@ -414,10 +431,6 @@ class HuaweiProvider(Provider):
         """One CopyImageCrossRegion per image; a copy already in the destination (by name) is adopted."""
         refs: dict[str, str] = {}
         for spec in specs:
-            existing = self._adoptable(spec.dest_region, name=spec.name)
-            if existing is not None:
-                refs[spec.image_id] = existing.id
-                continue
             body = CopyImageCrossRegionRequestBody(
                 name=spec.name,
                 region=spec.dest_region,
@@ -427,8 +440,10 @@ class HuaweiProvider(Provider):
                 description=spec.description,
             )
             request = CopyImageCrossRegionRequest(image_id=spec.image_id, body=body)
-            resp = self._ims(spec.source_region, "CopyImageCrossRegion", "copy_image_cross_region", request)
-            refs[spec.image_id] = f"job:{resp.job_id}@{spec.source_region}"
+            refs[spec.image_id] = self._ims_submit(
+                spec.source_region, spec.dest_region, "CopyImageCrossRegion", "copy_image_cross_region", request,
+                name=spec.name,
+            )
         return refs
 
     def tag_image(self, region: str, image_id: str, tags: Mapping[str, str]) -> None:

@@ -56,7 +56,7 @@ from imagebak.providers.base import (
     ProviderLimits,
     Quota,
 )
-from imagebak.providers.retry import call_with_retry
+from imagebak.providers.retry import adopt_or_submit, call_with_retry
 
 T = TypeVar("T")
 
@@ -178,13 +178,13 @@ class JdcloudProvider(Provider):
             params.setDataDisks(excluded)
         request = CreateImageRequest(params)
 
-        def attempt() -> str:
+        def existing() -> str | None:
             adopted = next(iter(self._images_with_key(spec.region, spec.idempotency_key, spec.name)), None)
-            if adopted is not None:
-                return adopted["imageId"]
-            return self._once(self._vm, request, "createImage")["imageId"]
+            return adopted["imageId"] if adopted is not None else None
 
-        return self._retrying("createImage", attempt)
+        return self._adopt_or_submit(
+            "createImage", existing, lambda: self._once(self._vm, request, "createImage")["imageId"]
+        )
 
     def find_images(
         self, region: str, tags: Mapping[str, str], name: str | None = None
@@ -255,14 +255,15 @@ class JdcloudProvider(Provider):
         params.setDescription(with_marker("copyImages", first.description, key, first.tags))
         request = CopyImagesRequest(params)
 
-        def attempt() -> dict[str, str]:
-            existing = list(self._images_with_key(first.dest_region, key, first.name))
-            if len(existing) == len(batch) == 1:
-                return {first.image_id: existing[0]["imageId"]}
+        def existing() -> dict[str, str] | None:
+            found = list(self._images_with_key(first.dest_region, key, first.name))
+            return {first.image_id: found[0]["imageId"]} if len(found) == len(batch) == 1 else None
+
+        def submit() -> dict[str, str]:
             result = self._once(self._vm, request, "copyImages")
             return {c["sourceImageId"]: c["destinationImageId"] for c in result.get("copyImages") or []}
 
-        return self._retrying("copyImages", attempt)
+        return self._adopt_or_submit("copyImages", existing, submit)
 
     def _images_with_key(self, region: str, key: str, name: str) -> Iterator[dict[str, Any]]:
         """Images carrying the key; filtered by name on the server, so a full region is not listed."""
@@ -293,6 +294,10 @@ class JdcloudProvider(Provider):
 
     def _retrying(self, action: str, fn: Callable[[], T]) -> T:
         return call_with_retry(fn, classify=lambda exc: classify_exception(action, exc), policy=self._retry)
+
+    def _adopt_or_submit(self, action: str, existing: Callable[[], T | None], submit: Callable[[], T]) -> T:
+        classify = lambda exc: classify_exception(action, exc)  # noqa: E731
+        return adopt_or_submit(existing, submit, classify=classify, policy=self._retry)
 
     @staticmethod
     def _once(client: JDCloudClient, request: Any, action: str) -> dict[str, Any]:

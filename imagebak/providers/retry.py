@@ -53,3 +53,21 @@ def call_with_retry(
         sleep=sleep,
     )
     return retrying(attempt)
+
+
+def adopt_or_submit(
+    find_existing: Callable[[], T | None],
+    submit: Callable[[], T],
+    *,
+    classify: Callable[[BaseException], ProviderError],
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """For creates the vendor cannot deduplicate: every attempt, retries included, first adopts what
+    an earlier attempt (whose reply was lost) or an earlier run made, so nothing is created twice."""
+
+    def attempt() -> T:
+        found = find_existing()
+        return found if found is not None else submit()
+
+    return call_with_retry(attempt, classify=classify, policy=policy, sleep=sleep)

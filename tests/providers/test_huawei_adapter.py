@@ -353,3 +353,26 @@ def test_demo_world_local_disks(emulator: EmulatorHandle) -> None:
         ("vdb", "local"),
         ("vdc", "local"),
     ]
+
+
+def test_a_lost_reply_is_adopted_on_retry_not_duplicated(
+    emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huaweicloudsdkcore.exceptions.exceptions import ConnectionException
+
+    client = hw._client("ims", NORTH4)
+    real = client.create_whole_image
+    calls: list[int] = []
+
+    def reply_lost(request: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            real(request)  # the cloud accepted it...
+            raise ConnectionException("connection reset by peer")  # ...but the reply never arrived
+        return real(request)
+
+    monkeypatch.setattr(client, "create_whole_image", reply_lost)
+    ref = hw.create_image(spec(web))
+    assert calls == [1]  # the retry adopted instead of submitting again
+    assert emu.counters.get("huawei", "CreateWholeImage") == 1
+    assert [i.image_id for i in emu.model.list_images(ACCOUNT, NORTH4)] == [ref]

@@ -310,3 +310,27 @@ def test_nothing_secret_reaches_stdout_or_logs(
     seen = "\n".join([out, err, caplog.text, str(caught.value), str(denied.value)])
     for secret_or_header in (SK, "another-wrong-secret", "Authorization", "JDCLOUD3-HMAC", "Signature="):
         assert secret_or_header not in seen
+
+
+def test_a_lost_reply_is_adopted_on_retry_not_duplicated(
+    emu: EmulatorHandle, jd: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    instance = jd.get_instance(REGION, "i-app")
+    assert instance is not None
+    real = jd._vm.send  # type: ignore[attr-defined]
+    lost: list[str] = []
+
+    def send(request: Any) -> Any:
+        response = real(request)
+        if type(request).__name__ == "CreateImageRequest" and not lost:
+            lost.append("createImage")  # the cloud made the image, the reply was lost
+            raise requests.ConnectionError("connection reset by peer")
+        return response
+
+    monkeypatch.setattr(jd._vm, "send", send)  # type: ignore[attr-defined]
+    image_id = jd.create_image(spec(instance, "lost-reply"))
+    assert lost == ["createImage"]
+    assert calls(emu, "createImage") == 1
+    assert [img.image_id for img in emu.model.list_images(ACCOUNT, REGION)] == [image_id]
