@@ -10,8 +10,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from imagebak.engine.context import RunContext
-from imagebak.engine.naming import TAG_KEY, idempotency_key, ownership_tags
-from imagebak.engine.records import PENDING, PLANNED, SKIPPED, SUBMITTING, Artifact, Execution, InstanceWork
+from imagebak.engine.naming import idempotency_key, ownership_tags
+from imagebak.engine.records import PLANNED, SKIPPED, SUBMITTING, Artifact, Execution, InstanceWork
 from imagebak.providers.base import CopySpec
 
 Planned = tuple[Execution, InstanceWork, Artifact]
@@ -48,7 +48,12 @@ def submit(ctx: RunContext, planned: Sequence[Planned]) -> None:
     for (account, source_region, _dest), items in routes.items():
         provider = ctx.providers.get(account)
         limits = provider.limits
-        items = [item for item in items if not _adopted_or_too_large(ctx, item, limits.copy_size_limit_gb)]
+        items = [
+            (execution, work, artifact)
+            for execution, work, artifact in items
+            if not _too_large(ctx, execution, work, artifact, limits.copy_size_limit_gb)
+            and not (artifact.state == SUBMITTING and ctx.adopt(execution, work, artifact, "copy"))
+        ]
         if limits.max_concurrent_copies is not None:
             room = max(0, limits.max_concurrent_copies - ctx.copies_in_flight(account))
             items = items[:room]  # the rest wait for a later pass
@@ -57,26 +62,18 @@ def submit(ctx: RunContext, planned: Sequence[Planned]) -> None:
             _submit_batch(ctx, items[start : start + step], source_region)
 
 
-def _adopted_or_too_large(ctx: RunContext, item: Planned, size_limits: Mapping[str, int]) -> bool:
-    execution, work, artifact = item
-    policy = execution.policy
-    limit = size_limits.get(policy.region)
-    if limit is not None and artifact.size_gb is not None and artifact.size_gb > limit:
-        artifact.state = SKIPPED
-        artifact.detail = (
-            f"{artifact.size_gb} GB exceeds the {limit} GB limit of cross-region copies from {policy.region}"
-        )
-        ctx.save(execution, work)
-        ctx.event(execution, work, step="copy", outcome="skipped", region=artifact.region, detail=artifact.detail)
-        return True
-    if artifact.state != SUBMITTING:
+def _too_large(
+    ctx: RunContext, execution: Execution, work: InstanceWork, artifact: Artifact, size_limits: Mapping[str, int]
+) -> bool:
+    """Skip (with the reason) a copy above the source region's cross-region size limit."""
+    region = execution.policy.region
+    limit = size_limits.get(region)
+    if limit is None or artifact.size_gb is None or artifact.size_gb <= limit:
         return False
-    found = ctx.providers.get(policy.account).find_images(artifact.region, {TAG_KEY: artifact.key}, name=artifact.name)
-    if not found:
-        return False
-    artifact.ref, artifact.image_id, artifact.state = found[0].ref, found[0].image_id, PENDING
+    artifact.state = SKIPPED
+    artifact.detail = f"{artifact.size_gb} GB exceeds the {limit} GB limit of cross-region copies from {region}"
     ctx.save(execution, work)
-    ctx.event(execution, work, step="copy", outcome="adopted", region=artifact.region, image_id=artifact.image_id)
+    ctx.event(execution, work, step="copy", outcome="skipped", region=artifact.region, detail=artifact.detail)
     return True
 
 
@@ -85,7 +82,6 @@ def _submit_batch(ctx: RunContext, batch: Sequence[Planned], source_region: str)
     for execution, work, artifact in batch:
         policy = execution.policy
         vault = dict(policy.copy_to).get(artifact.region)
-        whole = policy.disks == "all" and artifact.source_image_id == (work.image.image_id if work.image else None)
         specs.append(
             CopySpec(
                 source_region=source_region,
@@ -98,7 +94,6 @@ def _submit_batch(ctx: RunContext, batch: Sequence[Planned], source_region: str)
                 ),
                 idempotency_key=artifact.key,
                 vault_id=vault,
-                whole_image=whole,
             )
         )
         artifact.state = SUBMITTING

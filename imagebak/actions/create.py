@@ -10,11 +10,10 @@ from __future__ import annotations
 from imagebak.actions import Fail
 from imagebak.actions.eligibility import fetch_instance, image_size_gb, select_devices
 from imagebak.engine.context import RunContext
-from imagebak.engine.naming import TAG_KEY, idempotency_key, image_name, ownership_tags
+from imagebak.engine.naming import idempotency_key, image_name, ownership_tags
 from imagebak.engine.records import (
     CREATING,
     NEW,
-    PENDING,
     PLANNED,
     SUBMITTING,
     Artifact,
@@ -65,15 +64,8 @@ def submit(ctx: RunContext, execution: Execution, work: InstanceWork) -> None:
     assert image is not None and image.state in (PLANNED, SUBMITTING)
     policy = execution.policy
     provider = ctx.providers.get(policy.account)
-    if image.state == SUBMITTING:
-        found = provider.find_images(policy.region, {TAG_KEY: image.key}, name=image.name)
-        if found:
-            image.ref = found[0].ref
-            image.image_id = found[0].image_id
-            image.state = PENDING
-            ctx.save(execution, work)
-            ctx.event(execution, work, step="create", outcome="adopted", image_id=image.image_id or image.ref)
-            return
+    if image.state == SUBMITTING and ctx.adopt(execution, work, image, "create"):
+        return
     instance = ctx.instance(policy.account, policy.region, work.instance_id)
     cloud_devices = {d.device for d in instance.disks if d.category == "cloud"}
     if not set(work.devices) <= cloud_devices or "vda" not in work.devices:

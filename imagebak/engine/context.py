@@ -11,6 +11,7 @@ from imagebak.actions.eligibility import fetch_instance
 from imagebak.actions.quota import QuotaBudget
 from imagebak.engine.events import EventLog
 from imagebak.engine.journal import Journal
+from imagebak.engine.naming import TAG_KEY
 from imagebak.engine.records import PENDING, Artifact, Execution, InstanceWork
 from imagebak.providers.base import InstanceInfo, Provider, ProviderError
 
@@ -79,6 +80,24 @@ class RunContext:
         self.event(
             execution, work, step=step, outcome="submitted", region=artifact.region, image_ref=artifact.ref, **fields
         )
+
+    def adopt(self, execution: Execution, work: InstanceWork, artifact: Artifact, step: str) -> bool:
+        """For a submission that may have reached the cloud: take over its image if the cloud has one."""
+        provider = self.providers.get(execution.policy.account)
+        found = provider.find_images(artifact.region, {TAG_KEY: artifact.key}, name=artifact.name)
+        if not found:
+            return False
+        artifact.ref, artifact.image_id, artifact.state = found[0].ref, found[0].image_id, PENDING
+        self.save(execution, work)
+        self.event(
+            execution,
+            work,
+            step=step,
+            outcome="adopted",
+            region=artifact.region,
+            image_id=artifact.image_id or artifact.ref,
+        )
+        return True
 
     def budget(self, account: str, region: str) -> QuotaBudget:
         with self._lock:

@@ -143,7 +143,6 @@ class CopySpec:
     tags: Mapping[str, str]
     idempotency_key: str
     vault_id: str | None = None  # Huawei whole-machine images need a destination vault
-    whole_image: bool = False  # the source is a Huawei whole-machine image
 
 
 @dataclass(frozen=True)

@@ -230,7 +230,6 @@ def test_copy_then_tag_then_delete(emu: EmulatorHandle, hw: HuaweiProvider, web:
         tags={"imagebak-policy": "daily"},
         idempotency_key="copy-1",
         vault_id="vault-east3",
-        whole_image=True,
     )
     ref = hw.copy_images([copy])[source]
     # The engine asks with the copy's destination region; the ref knows the job's home.
@@ -255,7 +254,7 @@ def test_copy_then_tag_then_delete(emu: EmulatorHandle, hw: HuaweiProvider, web:
 
 def test_copy_refusal_is_classified(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo) -> None:
     source = available(emu, hw, hw.create_image(spec(web))).image_id
-    copy = CopySpec(NORTH4, source, EAST3, "dr", "", {}, "copy-x", vault_id=None, whole_image=True)
+    copy = CopySpec(NORTH4, source, EAST3, "dr", "", {}, "copy-x", vault_id=None)
     with pytest.raises(ProviderError) as info:
         hw.copy_images([copy])
     assert (info.value.kind, info.value.code, info.value.http_status) == (ErrorKind.INVALID, "IMG.0001", 400)
