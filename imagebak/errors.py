@@ -42,7 +42,3 @@ class ConfigError(ImagebakError):
 
 class StateError(ImagebakError):
     exit_code = ExitCode.STATE
-
-
-class LockHeldError(ImagebakError):
-    exit_code = ExitCode.LOCKED

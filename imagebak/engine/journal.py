@@ -31,10 +31,6 @@ class Journal:
             record = self._record(state, execution)
             record["instances"][work.instance_id] = asdict(work)
 
-    def save_execution(self, execution: Execution) -> None:
-        with self._lock, self.store.update() as state:
-            self._record(state, execution).update(execution.to_dict())
-
     def finish(self, execution: Execution) -> None:
         """Move a finished execution out of the in-flight table into a short history."""
         with self._lock, self.store.update() as state:
