@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from imagebak.engine.journal import EXECUTIONS, Journal
-from imagebak.engine.naming import idempotency_key
-from imagebak.engine.records import (
+from imagebak.execution.records import (
     AVAILABLE,
     COPYING,
     PENDING,
@@ -39,6 +38,7 @@ from imagebak.engine.records import (
     InstanceWork,
     PolicySnapshot,
 )
+from imagebak.ownership import idempotency_key
 from imagebak.state import StateStore, policy_key
 
 COPY_REGIONS = ("cn-qingdao", "cn-beijing")

@@ -83,9 +83,7 @@ def reconcile(state: ScheduleState | None, spec: ScheduleSpec, now: datetime) ->
         earliest = now + FIRST_RUN_DELAY
         if state.not_before:
             earliest = max(earliest, state.not_before)
-        state = replace(
-            state, start=start, every=spec.every, next_run=first_slot(start, spec.every, earliest)
-        )
+        state = replace(state, start=start, every=spec.every, next_run=first_slot(start, spec.every, earliest))
     if spec.enabled and not state.enabled and state.next_run < now:
         state = replace(state, next_run=first_slot(state.next_run, state.every, now))
     return replace(state, enabled=spec.enabled)
@@ -95,9 +93,13 @@ def is_due(state: ScheduleState, now: datetime) -> bool:
     return state.enabled and utc(now) >= state.due_at
 
 
-def after_run(
-    state: ScheduleState, spec: ScheduleSpec, ran_at: datetime, *, scheduled: bool
-) -> ScheduleState:
+def manual_floor(state: ScheduleState, now: datetime) -> datetime | None:
+    """When a manual run may start, if ``now`` is still within the 12-hour floor after the last run."""
+    floor = state.not_before
+    return floor if floor is not None and utc(now) < floor else None
+
+
+def after_run(state: ScheduleState, spec: ScheduleSpec, ran_at: datetime, *, scheduled: bool) -> ScheduleState:
     """Record an execution. A scheduled one moves to the next slot, on the (possibly new) interval."""
     ran_at = utc(ran_at)
     if not scheduled:

@@ -1,20 +1,22 @@
 """Step 6: copy each available image to every destination region, within the vendor's limits.
 
 Limits honoured: Huawei's five cross-region copies in flight per account, JD's ten images per
-copyImages call, and the per-region size limit of cross-region copies.
+copyImages call, and the per-region size limit of cross-region copies. A refused batch affects
+only its own copies: the other routes go on.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from imagebak.engine.context import RunContext
-from imagebak.engine.naming import idempotency_key, ownership_tags
-from imagebak.engine.records import PLANNED, SKIPPED, SUBMITTING, Artifact, Execution, InstanceWork
-from imagebak.providers.base import CopySpec
-
-Planned = tuple[Execution, InstanceWork, Artifact]
+from imagebak.actions import outcome_of
+from imagebak.actions.adoption import submit_once
+from imagebak.actions.port import StepContext
+from imagebak.execution.records import Artifact, Execution, InstanceWork, WorkItem
+from imagebak.execution.states import ArtifactEvent, ArtifactState, Outcome
+from imagebak.ownership import idempotency_key, ownership_tags
+from imagebak.providers.base import CopySpec, ErrorKind, ProviderError
 
 
 def plan(execution: Execution, work: InstanceWork, attempt: int = 1) -> None:
@@ -39,73 +41,93 @@ def plan(execution: Execution, work: InstanceWork, attempt: int = 1) -> None:
             )
 
 
-def submit(ctx: RunContext, planned: Sequence[Planned]) -> None:
-    """Submit planned copies grouped by account and route, as many per call as the vendor takes."""
-    routes: defaultdict[tuple[str, str, str], list[Planned]] = defaultdict(list)
+def submit(ctx: StepContext, planned: Sequence[WorkItem], in_flight: Callable[[str], int]) -> None:
+    """Submit planned copies grouped by account and route, as many per call as the vendor takes.
+
+    ``in_flight(account)`` counts the account's copies being made now (for Huawei's cap of five).
+    """
+    routes: defaultdict[tuple[str, str, str], list[WorkItem]] = defaultdict(list)
     for item in planned:
-        execution, _, artifact = item
-        routes[(execution.policy.account, execution.policy.region, artifact.region)].append(item)
-    for (account, source_region, _dest), items in routes.items():
-        provider = ctx.providers.get(account)
-        limits = provider.limits
-        items = [
-            (execution, work, artifact)
-            for execution, work, artifact in items
-            if not _too_large(ctx, execution, work, artifact, limits.copy_size_limit_gb)
-            and not (artifact.state == SUBMITTING and ctx.adopt(execution, work, artifact, "copy"))
-        ]
+        routes[(item.account, item.execution.policy.region, item.artifact.region)].append(item)
+    for (account, _source, _dest), items in routes.items():
+        limits = ctx.provider(account).limits
+        items = [item for item in items if not _too_large(ctx, item, limits.copy_size_limit_gb)]
         if limits.max_concurrent_copies is not None:
-            room = max(0, limits.max_concurrent_copies - ctx.copies_in_flight(account))
-            items = items[:room]  # the rest wait for a later pass
+            items = items[: max(0, limits.max_concurrent_copies - in_flight(account))]  # the rest: a later pass
         step = max(1, limits.max_images_per_copy_call)
         for start in range(0, len(items), step):
-            _submit_batch(ctx, items[start : start + step], source_region)
+            _submit_batch(ctx, items[start : start + step])
 
 
-def _too_large(
-    ctx: RunContext, execution: Execution, work: InstanceWork, artifact: Artifact, size_limits: Mapping[str, int]
-) -> bool:
+def _too_large(ctx: StepContext, item: WorkItem, size_limits: Mapping[str, int]) -> bool:
     """Skip (with the reason) a copy above the source region's cross-region size limit."""
+    execution, work, artifact = item
     region = execution.policy.region
     limit = size_limits.get(region)
     if limit is None or artifact.size_gb is None or artifact.size_gb <= limit:
         return False
-    artifact.state = SKIPPED
+    artifact.fire(ArtifactEvent.SKIPPED)
     artifact.detail = f"{artifact.size_gb} GB exceeds the {limit} GB limit of cross-region copies from {region}"
     ctx.save(execution, work)
     ctx.event(execution, work, step="copy", outcome="skipped", region=artifact.region, detail=artifact.detail)
     return True
 
 
-def _submit_batch(ctx: RunContext, batch: Sequence[Planned], source_region: str) -> None:
-    specs = []
-    for execution, work, artifact in batch:
-        policy = execution.policy
-        vault = dict(policy.copy_to).get(artifact.region)
-        specs.append(
-            CopySpec(
-                source_region=source_region,
-                image_id=artifact.source_image_id or "",
-                dest_region=artifact.region,
-                name=artifact.name,
-                description=f"imagebak copy of {artifact.source_image_id} from {source_region}",
-                tags=ownership_tags(
-                    policy=policy.name, instance=work.instance_id, run=execution.run_id, key=artifact.key
-                ),
-                idempotency_key=artifact.key,
-                vault_id=vault,
-            )
-        )
-        artifact.state = SUBMITTING
-        ctx.save(execution, work)  # before the call, as for images
-    account = batch[0][0].policy.account
-    refs = ctx.providers.get(account).copy_images(specs)
-    for execution, work, artifact in batch:
-        artifact.ref = refs.get(artifact.source_image_id or "")
-        if artifact.ref is None:
-            continue  # not accepted: stays "submitting" and is looked up or resubmitted next pass
-        ctx.submitted(execution, work, artifact, "copy", source_image_id=artifact.source_image_id)
+def _submit_batch(ctx: StepContext, batch: Sequence[WorkItem]) -> None:
+    provider = ctx.provider(batch[0].account)
+    try:
+        submit_once(ctx, batch, "copy", lambda todo: provider.copy_images([_spec(item) for item in todo]))
+    except ProviderError as error:
+        _refused(ctx, batch, error)
 
 
-def is_planned(artifact: Artifact) -> bool:
-    return artifact.state in (PLANNED, SUBMITTING)
+def _spec(item: WorkItem) -> CopySpec:
+    execution, work, artifact = item
+    policy = execution.policy
+    return CopySpec(
+        source_region=policy.region,
+        image_id=artifact.source_image_id or "",
+        dest_region=artifact.region,
+        name=artifact.name,
+        description=f"imagebak copy of {artifact.source_image_id} from {policy.region}",
+        tags=ownership_tags(policy=policy.name, instance=work.instance_id, run=execution.run_id, key=artifact.key),
+        idempotency_key=artifact.key,
+        vault_id=dict(policy.copy_to).get(artifact.region),
+    )
+
+
+def _refused(ctx: StepContext, batch: Sequence[WorkItem], error: ProviderError) -> None:
+    """A batch the cloud did not take: try again later, or end those copies, as the error says."""
+    outcome = outcome_of(error)
+    for execution, work, artifact in batch:
+        if artifact.state is not ArtifactState.SUBMITTING:
+            continue
+        if error.kind is ErrorKind.CONFLICT:
+            artifact.fire(ArtifactEvent.REFUSED)  # refused outright (e.g. 5 copies in flight): plan it again
+        elif outcome is not Outcome.RETRY_LATER:  # transient: stays submitting, looked up before resubmitting
+            artifact.fire(ArtifactEvent.SKIPPED if outcome is Outcome.QUOTA_SKIP else ArtifactEvent.REJECTED)
+            artifact.detail = error.describe()
+        ctx.save(execution, work)
+    first = batch[0]
+    ctx.error_event(first.execution, None, "copy", error)
+
+
+def replan_failed(execution: Execution, work: InstanceWork, slot: str) -> None:
+    """A failed copy with attempts left: a fresh artifact (new key) takes its slot."""
+    failed = work.copies.pop(slot)
+    plan(execution, work, attempt=failed.attempt + 1)
+
+
+def tag(ctx: StepContext, item: WorkItem) -> None:
+    """Give an available copy the ownership tags its copy call could not carry (a no-op where it could)."""
+    execution, work, artifact = item
+    tags = ownership_tags(
+        policy=execution.policy.name, instance=work.instance_id, run=execution.run_id, key=artifact.key
+    )
+    try:
+        ctx.provider(item.account).tag_image(artifact.region, artifact.image_id or "", tags)
+    except ProviderError as error:
+        ctx.error_event(execution, work, "tag", error)
+        return
+    artifact.tagged = True
+    ctx.save(execution, work)

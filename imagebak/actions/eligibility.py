@@ -1,8 +1,6 @@
-"""Step 1 and 2: is the instance there and imageable, and which of its disks go into the image."""
+"""Step 1, eligibility: the instance exists in the policy's region and can be imaged at all."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from imagebak.actions import Fail, Skip
 from imagebak.providers.base import InstanceInfo, Provider
@@ -19,30 +17,3 @@ def fetch_instance(provider: Provider, region: str, instance_id: str) -> Instanc
     if system.category != "cloud":
         raise Skip(f"instance {instance_id} has a local system disk, which cannot be imaged", code="LocalSystemDisk")
     return instance
-
-
-def select_devices(instance: InstanceInfo, disks: str | Sequence[str]) -> tuple[list[str], list[str]]:
-    """The cloud disks to image, and notes on requested devices left out (absent or local).
-
-    ``all`` means every cloud disk. A device list always contains vda (validation enforces it);
-    devices the instance lacks are ignored, and local data disks are never included.
-    """
-    by_device = {d.device: d for d in instance.disks}
-    cloud = [d.device for d in instance.disks if d.category == "cloud"]
-    if disks == "all":
-        local = [d.device for d in instance.disks if d.category != "cloud"]
-        return cloud, [f"{device}: local disk, never imaged" for device in local]
-    selected, notes = [], []
-    for device in disks:
-        disk = by_device.get(device)
-        if disk is None:
-            notes.append(f"{device}: not attached to {instance.instance_id}, ignored")
-        elif disk.category != "cloud":
-            notes.append(f"{device}: local disk, never imaged")
-        else:
-            selected.append(device)
-    return selected, notes
-
-
-def image_size_gb(instance: InstanceInfo, devices: Sequence[str]) -> int:
-    return sum(d.size_gb for d in instance.disks if d.device in devices)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from imagebak.actions import Skip
+from imagebak.actions import QuotaSkip
 from imagebak.providers.base import Provider
 
 
@@ -21,7 +21,7 @@ class QuotaBudget:
         self._limits: dict[str, tuple[int, int]] = {}
 
     def reserve(self, snapshots: int) -> None:
-        """Take one image and ``snapshots`` snapshots from the budget, or Skip for lack of quota."""
+        """Take one image and ``snapshots`` snapshots from the budget, or QuotaSkip for lack of quota."""
         with self._lock:
             if self._remaining is None:
                 quotas = self.provider.quotas(self.region)
@@ -32,7 +32,7 @@ class QuotaBudget:
                 left = self._remaining.get(resource)
                 if left is not None and left < amount:
                     used, limit = self._limits[resource]
-                    raise Skip(
+                    raise QuotaSkip(
                         f"no {resource} quota left in {self.region} ({used} of {limit} used, {amount} needed)",
                         code=f"QuotaExhausted.{resource}",
                     )

@@ -6,16 +6,13 @@ import sys
 
 import click
 
+from imagebak import engine
 from imagebak.commands.connect import connected
 from imagebak.commands.context import AppContext, pass_app
 from imagebak.config.schema import parse_interval
-from imagebak.engine.context import ProviderPool, RunContext
-from imagebak.engine.events import EventLog
-from imagebak.engine.journal import Journal
-from imagebak.engine.locks import PolicyLocks
-from imagebak.engine.records import Execution
-from imagebak.engine.runner import Engine, Note, RunOptions, RunReport, select, selected_names
+from imagebak.engine import Note, RunOptions, RunReport, selected_names
 from imagebak.errors import ExitCode, ImagebakError
+from imagebak.execution.records import Execution
 from imagebak.output import emit_json, format_option, table
 
 EMULATOR_POLL_SECONDS = 0.2
@@ -57,7 +54,7 @@ def run(app: AppContext, policies: tuple[str, ...], all_policies: bool, instance
     base = RunOptions(policies=policies, all_policies=all_policies, instance=instance, force=force)
     selected_names(loaded.model.policies, base)  # a typo in --policy fails before anything is touched
     if dry_run:
-        executions, notes = select(store.read(), loaded, now, base, locks=None)
+        executions, notes = engine.preview(loaded, store, base, now)
         _print_dry_run(executions, notes, fmt)
         return
     with connected(loaded) as connector:
@@ -68,17 +65,8 @@ def run(app: AppContext, policies: tuple[str, ...], all_policies: bool, instance
                                             else CLOUD_POLL_SECONDS),
             concurrency={n: a.concurrency for n, a in loaded.model.accounts.items() if a.concurrency},
         )
-        locks = PolicyLocks(store.path.parent / "locks")
-        try:
-            with store.update() as state:
-                executions, notes = select(state, loaded, now, options, locks)
-            events = EventLog(loaded.resolve(loaded.model.log))
-            ctx = RunContext(ProviderPool(connector.provider), Journal(store), events, app.now)
-            progress = (lambda line: click.echo(line, err=True)) if sys.stderr.isatty() and fmt == "text" else None
-            deadline_hit = Engine(ctx, options, progress=progress).advance(executions)
-        finally:
-            locks.release_all()
-    report = RunReport(executions, notes, deadline_hit)
+        progress = (lambda line: click.echo(line, err=True)) if sys.stderr.isatty() and fmt == "text" else None
+        report = engine.run(loaded, store, options, connector.provider, app.now, progress=progress)
     _print_report(report, fmt)
     raise click.exceptions.Exit(int(report.exit_code()))
 
@@ -96,13 +84,13 @@ def _print_dry_run(executions: list[Execution], notes: list[Note], fmt: str) -> 
             calls.append(f"{where}: poll image of {iid} until available")
             calls += [f"{where}: copy image of {iid} to {dest}, then poll it there" for dest, _ in policy.copy_to]
     if fmt == "json":
-        emit_json({"dry_run": True, "calls": calls, "notes": [n.__dict__ for n in notes]})
+        emit_json({"dry_run": True, "calls": calls, "notes": [n.to_json() for n in notes]})
         return
     click.echo(f"dry run: {len(executions)} execution(s), {len(calls)} cloud call group(s); nothing is changed")
     for call in calls:
         click.echo(f"  {call}")
     for note in notes:
-        click.echo(f"  {note.policy}: not started ({note.outcome}): {note.message}")
+        click.echo(f"  {note.policy}: not started ({note.kind.value}): {note.message}")
 
 
 def _disks(disks: str | list[str]) -> str:
@@ -114,18 +102,18 @@ def _print_report(report: RunReport, fmt: str) -> None:
     if fmt == "json":
         emit_json({
             "exit_code": int(code), "result": code.name.lower(), "deadline_hit": report.deadline_hit,
-            "executions": [e.to_dict() for e in report.executions], "notes": [n.__dict__ for n in report.notes],
+            "executions": [e.to_dict() for e in report.executions], "notes": [n.to_json() for n in report.notes],
         })
         return
     rows = []
     for execution, work in report.works():
-        copies = ", ".join(f"{c.region}:{c.image_id or c.state}" for c in work.copies.values()) or "-"
+        copies = ", ".join(f"{c.region}:{c.image_id or c.state.value}" for c in work.copies.values()) or "-"
         image = (work.image.image_id or work.image.ref or "-") if work.image else "-"
-        rows.append((execution.policy.name, work.instance_id, work.status, image, copies, work.reason))
+        rows.append((execution.policy.name, work.instance_id, work.status.value, image, copies, work.reason))
     if rows:
         click.echo(table(("POLICY", "INSTANCE", "STATUS", "IMAGE", "COPIES", "NOTE"), rows))
     for note in report.notes:
-        click.echo(f"{note.policy}: not started ({note.outcome}): {note.message}")
+        click.echo(f"{note.policy}: not started ({note.kind.value}): {note.message}")
     if not rows and not report.notes:
         click.echo("nothing due")
     click.echo(f"result: {code.name.lower().replace('_', ' ')} (exit {int(code)})")

@@ -1,4 +1,4 @@
-"""What the steps of one run share: providers, journal, event log, clock, caches and budgets."""
+"""The engine's side of the step port: providers, journal, execution log, clock and per-run caches."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from imagebak.actions.eligibility import fetch_instance
 from imagebak.actions.quota import QuotaBudget
 from imagebak.engine.events import EventLog
 from imagebak.engine.journal import Journal
-from imagebak.engine.naming import TAG_KEY
-from imagebak.engine.records import PENDING, Artifact, Execution, InstanceWork
+from imagebak.execution.records import Execution, InstanceWork
 from imagebak.providers.base import InstanceInfo, Provider, ProviderError
 
 
@@ -32,17 +31,21 @@ class ProviderPool:
 
 
 class RunContext:
+    """Implements ``actions.port.StepContext`` for one invocation."""
+
     def __init__(
         self, providers: ProviderPool, journal: Journal, events: EventLog, now: Callable[[], datetime]
     ) -> None:
-        self.providers = providers
+        self._providers = providers
         self.journal = journal
         self.events = events
         self.now = now
-        self.executions: list[Execution] = []
         self._budgets: dict[tuple[str, str], QuotaBudget] = {}
         self._instances: dict[tuple[str, str, str], InstanceInfo] = {}
         self._lock = threading.Lock()
+
+    def provider(self, account: str) -> Provider:
+        return self._providers.get(account)
 
     def save(self, execution: Execution, work: InstanceWork) -> None:
         self.journal.save_instance(execution, work)
@@ -72,56 +75,15 @@ class RunContext:
             **fields,
         )
 
-    def submitted(self, execution: Execution, work: InstanceWork, artifact: Artifact, step: str, **fields: Any) -> None:
-        """Record that the cloud accepted a create or copy: the artifact now has a ref to poll."""
-        artifact.state = PENDING
-        artifact.submitted_at = self.now().isoformat()
-        self.save(execution, work)
-        self.event(
-            execution, work, step=step, outcome="submitted", region=artifact.region, image_ref=artifact.ref, **fields
-        )
-
-    def adopt(self, execution: Execution, work: InstanceWork, artifact: Artifact, step: str) -> bool:
-        """For a submission that may have reached the cloud: take over its image if the cloud has one."""
-        provider = self.providers.get(execution.policy.account)
-        found = provider.find_images(artifact.region, {TAG_KEY: artifact.key}, name=artifact.name)
-        if not found:
-            return False
-        artifact.ref, artifact.image_id, artifact.state = found[0].ref, found[0].image_id, PENDING
-        self.save(execution, work)
-        self.event(
-            execution,
-            work,
-            step=step,
-            outcome="adopted",
-            region=artifact.region,
-            image_id=artifact.image_id or artifact.ref,
-        )
-        return True
-
     def budget(self, account: str, region: str) -> QuotaBudget:
         with self._lock:
             key = (account, region)
             if key not in self._budgets:
-                self._budgets[key] = QuotaBudget(self.providers.get(account), region)
+                self._budgets[key] = QuotaBudget(self.provider(account), region)
             return self._budgets[key]
 
-    def cache_instance(self, account: str, instance: InstanceInfo) -> None:
-        self._instances[(account, instance.region, instance.instance_id)] = instance
-
     def instance(self, account: str, region: str, instance_id: str) -> InstanceInfo:
-        """The instance as seen earlier in this run, else fetched again (a resumed run)."""
         key = (account, region, instance_id)
         if key not in self._instances:
-            self._instances[key] = fetch_instance(self.providers.get(account), region, instance_id)
+            self._instances[key] = fetch_instance(self.provider(account), region, instance_id)
         return self._instances[key]
-
-    def copies_in_flight(self, account: str) -> int:
-        return sum(
-            1
-            for execution in self.executions
-            if execution.policy.account == account
-            for work in execution.instances.values()
-            for copy in work.copies.values()
-            if copy.state == PENDING
-        )

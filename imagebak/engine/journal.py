@@ -11,8 +11,8 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from imagebak.engine.records import Execution, InstanceWork
 from imagebak.errors import StateError
+from imagebak.execution.records import Execution, InstanceWork
 from imagebak.state import State, StateStore
 
 EXECUTIONS = "executions"
@@ -68,7 +68,7 @@ def _summary(execution: Execution) -> dict[str, Any]:
         "finished_at": execution.finished_at,
         "instances": {
             iid: {
-                "status": w.status,
+                "status": w.status.value,
                 "reason": w.reason,
                 "image_id": w.image.image_id if w.image else None,
                 "copies": {k: c.image_id for k, c in w.copies.items() if c.image_id},

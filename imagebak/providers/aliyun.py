@@ -38,6 +38,7 @@ from aliyunsdkecs.request.v20140526.DescribeImagesRequest import DescribeImagesR
 from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import DescribeInstancesRequest
 from aliyunsdkecs.request.v20140526.DescribeSnapshotsRequest import DescribeSnapshotsRequest
 
+from imagebak.ownership import TAG_KEY
 from imagebak.providers import ProviderSettings
 from imagebak.providers.base import (
     CopySpec,
@@ -52,7 +53,7 @@ from imagebak.providers.base import (
     ProviderLimits,
     Quota,
 )
-from imagebak.providers.retry import call_with_retry
+from imagebak.providers.retry import call_with_retry, classified
 
 VENDOR = "aliyun"
 PRODUCT = "Ecs"
@@ -198,6 +199,7 @@ class AliyunProvider(Provider):
         """``sleep`` paces retries and snapshot polling; tests pass the emulator clock's ``advance``."""
         self._settings = settings
         self._sleep = sleep
+        self.retry_policy = settings.retry
         self._snapshot_timeout = snapshot_timeout_seconds
         self._poll_first, self._poll_max = snapshot_poll_seconds
         endpoint = urlsplit(settings.endpoint) if settings.endpoint else None
@@ -228,17 +230,29 @@ class AliyunProvider(Provider):
                 self._clients[region] = client
             return client
 
+    def pause(self, seconds: float) -> None:
+        self._sleep(seconds)
+
     def _call(self, region: str, request: RpcRequest) -> dict[str, Any]:
         """Send one request with classified, bounded retries; return the parsed body."""
+        return self._send(region, request, retry=True)
+
+    def _send(self, region: str, request: RpcRequest, *, retry: bool) -> dict[str, Any]:
+        """One request, retried or not (creates and copies: ``actions.adoption`` retries them)."""
         request.set_protocol_type(self._protocol)
         client = self._client(region)
         action = request.get_action_name()
-        body = call_with_retry(
-            lambda: client.do_action_with_exception(request),
-            classify=lambda exc: classify(action, exc),
-            policy=self._settings.retry,
-            sleep=self._sleep,
-        )
+
+        def send() -> Any:
+            return client.do_action_with_exception(request)
+
+        def classify_action(exc: BaseException) -> ProviderError:
+            return classify(action, exc)
+
+        if retry:
+            body = call_with_retry(send, classify=classify_action, policy=self._settings.retry, sleep=self._sleep)
+        else:
+            body = classified(send, classify_action)
         return json.loads(body)
 
     def _describe_images(
@@ -311,7 +325,7 @@ class AliyunProvider(Provider):
             request.set_DiskDeviceMappings(
                 [{"SnapshotId": sid, "Device": f"/dev/x{device}"} for device, sid in snapshots.items()]
             )
-        return str(self._call(spec.region, request)["ImageId"])
+        return str(self._send(spec.region, request, retry=False)["ImageId"])
 
     def _snapshot_disks(self, spec: ImageSpec) -> dict[str, str]:
         """Snapshot each included cloud disk (idempotently) and wait until all are accomplished."""
@@ -358,6 +372,11 @@ class AliyunProvider(Provider):
     def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
         return [_image_status(img) for img in self._describe_images(region, tags=tags, name=name)]
 
+    def find_submitted(self, region: str, key: str, name: str) -> str | None:
+        """Images and copies carry the key tag from their creation on (CreateImage/CopyImage ``Tags``)."""
+        found = self.find_images(region, {TAG_KEY: key})
+        return next((s.image_id for s in found if s.state is not ImageState.FAILED), None)
+
     def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
         """One DescribeImages call per ``PAGE_SIZE`` ids; ids the cloud no longer knows are MISSING."""
         unique = list(dict.fromkeys(refs))
@@ -382,7 +401,7 @@ class AliyunProvider(Provider):
             if spec.tags:
                 request.set_Tags(_tag_params(spec.tags))
             request.set_ClientToken(spec.idempotency_key)
-            copies[spec.image_id] = str(self._call(spec.source_region, request)["ImageId"])
+            copies[spec.idempotency_key] = str(self._send(spec.source_region, request, retry=False)["ImageId"])
         return copies
 
     def delete_image(self, region: str, image_id: str) -> None:

@@ -7,11 +7,10 @@ The engine only ever sees these types; each vendor adapter (``aliyun.py``, ``hua
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-
-IDEMPOTENCY_TAG = "imagebak-key"  # carries ImageSpec/CopySpec.idempotency_key on vendors with image tags
 
 
 class ErrorKind(str, Enum):
@@ -146,6 +145,16 @@ class CopySpec:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How transient faults of one account are retried (the policy file's ``retry:``)."""
+
+    max_attempts: int = 6
+    initial_wait: float = 0.5  # seconds; doubles per attempt, with full jitter
+    max_wait: float = 20.0
+    deadline_seconds: float = 180.0
+
+
+@dataclass(frozen=True)
 class ProviderLimits:
     """Vendor limits the engine must respect when scheduling calls."""
 
@@ -160,6 +169,11 @@ class Provider(abc.ABC):
 
     vendor: str
     limits: ProviderLimits = ProviderLimits()
+    retry_policy: RetryPolicy = RetryPolicy()
+
+    def pause(self, seconds: float) -> None:
+        """Wait between retries (tests substitute the emulator clock)."""
+        time.sleep(seconds)
 
     @abc.abstractmethod
     def get_instance(self, region: str, instance_id: str) -> InstanceInfo | None:
@@ -171,12 +185,18 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def create_image(self, spec: ImageSpec) -> str:
-        """Submit an image creation and return its ref; idempotent for the same key."""
+        """Submit an image creation once (no retry: ``actions.adoption`` adopts before any retry); its ref."""
 
     @abc.abstractmethod
-    def find_images(
-        self, region: str, tags: Mapping[str, str], name: str | None = None
-    ) -> Sequence[ImageStatus]:
+    def find_submitted(self, region: str, key: str, name: str) -> str | None:
+        """The id of the image (or copy) an earlier submission with this idempotency key made, unless failed.
+
+        ``name`` is the name that submission gave; adapters may use it to narrow the look-up, but
+        ownership is proven by the key (a tag, or a marker where the vendor has no tags).
+        """
+
+    @abc.abstractmethod
+    def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
         """Images imagebak created, found by ownership tags (or name where the vendor has no tags)."""
 
     @abc.abstractmethod
@@ -185,7 +205,10 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:
-        """Submit copies (same source and destination region) and return {source image id: ref}."""
+        """Submit copies once (same source and destination region, at most ``max_images_per_copy_call``).
+
+        Returns {idempotency key: ref} for the copies the cloud accepted. Not retried here.
+        """
 
     def tag_image(self, region: str, image_id: str, tags: Mapping[str, str]) -> None:  # noqa: B027
         """Tag an image after the fact (copies on vendors whose copy call takes no tags); default: nothing."""

@@ -49,9 +49,9 @@ from huaweicloudsdkims.v2 import (
 )
 from huaweicloudsdkims.v2.region.ims_region import ImsRegion
 
+from imagebak.ownership import TAG_KEY
 from imagebak.providers import ProviderSettings
 from imagebak.providers.base import (
-    IDEMPOTENCY_TAG,
     CopySpec,
     DiskInfo,
     ErrorKind,
@@ -64,14 +64,10 @@ from imagebak.providers.base import (
     ProviderLimits,
     Quota,
 )
-from imagebak.providers.retry import adopt_or_submit, call_with_retry
+from imagebak.providers.retry import call_with_retry, classified
 
 T = TypeVar("T")
 VENDOR = "huawei"
-
-# The tag that carries ImageSpec.idempotency_key: Huawei has no client token, so a resubmission
-# first looks for an image already wearing it.
-KEY_TAG = IDEMPOTENCY_TAG
 
 # Source regions whose images may be up to 300 GB for a cross-region copy; elsewhere 128 GB.
 _LARGE_COPY_REGIONS = frozenset({"cn-south-1", "cn-east-2", "cn-east-3", "cn-north-4"})
@@ -179,6 +175,7 @@ class HuaweiProvider(Provider):
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
+        self.retry_policy = settings.retry
         self.limits = ProviderLimits(
             max_concurrent_copies=5,
             max_images_per_copy_call=1,
@@ -242,23 +239,14 @@ class HuaweiProvider(Provider):
         client = self._client("ims", region)
         return self._call(action, lambda: getattr(client, method)(request))
 
-    def _ims_submit(
-        self, job_region: str, image_region: str, action: str, method: str, request: Any, **adopt_by: Any
-    ) -> str:
-        """Submit a create/copy job; every attempt first adopts the image an earlier submission made.
-
-        ``job_region`` owns the job (a copy's source region); ``image_region`` is where the image lands.
-        """
+    def _ims_submit(self, job_region: str, action: str, method: str, request: Any) -> str:
+        """Submit a create/copy job once; its ref names the job and the region that owns it (a copy's source)."""
         client = self._client("ims", job_region)
-
-        def existing() -> str | None:
-            found = self._adoptable(image_region, **adopt_by)
-            return found.id if found is not None else None
 
         def submit() -> str:
             return f"job:{getattr(client, method)(request).job_id}@{job_region}"
 
-        return adopt_or_submit(existing, submit, classify=lambda exc: classify(exc, action), policy=self.settings.retry)
+        return classified(submit, lambda exc: classify(exc, action))
 
     # -- instances and quota --------------------------------------------------------------------
 
@@ -317,18 +305,19 @@ class HuaweiProvider(Provider):
                 return images
             marker = page[-1].id
 
-    def _adoptable(self, region: str, **filters: Any) -> Any | None:
-        """An earlier submission's image (not failed), so a retry or resumed run never duplicates it."""
-        candidates = [
-            i
-            for i in self._list_images(region, **filters)
-            if i.status != "killed" and i.virtual_env_type != "DataImage"
-        ]
-        return candidates[0] if candidates else None
+    def find_submitted(self, region: str, key: str, name: str) -> str | None:
+        """A create wears the key tag from the start (the system image is preferred over its data images);
+        a copy takes no tags, so it is found by name and proven by the key in its description."""
+        tagged = [i for i in self._list_images(region, tag=f"{TAG_KEY}.{key}") if i.status != "killed"]
+        tagged.sort(key=lambda i: i.virtual_env_type == "DataImage")
+        if tagged:
+            return str(tagged[0].id)
+        named = self._list_images(region, name=name)
+        return next((str(i.id) for i in named if i.status != "killed" and key in (i.description or "")), None)
 
     def create_image(self, spec: ImageSpec) -> str:
         """Whole-machine image for every cloud disk; otherwise a system image plus data-disk images."""
-        tags = {**spec.tags, KEY_TAG: spec.idempotency_key}
+        tags = {**spec.tags, TAG_KEY: spec.idempotency_key}
         image_tags = [TagKeyValue(key=k, value=v) for k, v in tags.items()]
         instance_id = spec.instance.instance_id
         if spec.all_disks:
@@ -356,8 +345,7 @@ class HuaweiProvider(Provider):
                 data_images=data_images or None,
             )
             action, method, request = "CreateImage", "create_image", CreateImageRequest(body=body)
-        key_tag = f"{KEY_TAG}.{spec.idempotency_key}"
-        return self._ims_submit(spec.region, spec.region, action, method, request, tag=key_tag)
+        return self._ims_submit(spec.region, action, method, request)
 
     def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
         """ListImages filters on one ``key.value`` tag; the other tags are matched here."""
@@ -405,11 +393,11 @@ class HuaweiProvider(Provider):
         if not found:
             return ImageStatus(image_id, ImageState.MISSING, detail="no such image")
         status = self._image_status(image_id, found[0])
-        key = next((t.split(".", 1)[1] for t in found[0].tags or [] if t.startswith(KEY_TAG + ".")), None)
+        key = next((t.split(".", 1)[1] for t in found[0].tags or [] if t.startswith(TAG_KEY + ".")), None)
         if key is None or found[0].virtual_env_type == "DataImage":
             return status
         # An adopted system image: its data-disk images wear the same key.
-        siblings = self._list_images(region, tag=f"{KEY_TAG}.{key}")
+        siblings = self._list_images(region, tag=f"{TAG_KEY}.{key}")
         extra = tuple(i.id for i in siblings if i.virtual_env_type == "DataImage")
         return ImageStatus(
             status.ref, status.state, status.image_id, status.progress, status.size_gb, status.detail, extra
@@ -428,7 +416,7 @@ class HuaweiProvider(Provider):
         )
 
     def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:
-        """One CopyImageCrossRegion per image; a copy already in the destination (by name) is adopted."""
+        """One CopyImageCrossRegion per image. The copy takes no tags: its description carries the key."""
         refs: dict[str, str] = {}
         for spec in specs:
             body = CopyImageCrossRegionRequestBody(
@@ -437,12 +425,11 @@ class HuaweiProvider(Provider):
                 project_name=spec.dest_region,
                 agency_name=self.settings.agency,
                 vault_id=spec.vault_id,
-                description=spec.description,
+                description=f"{spec.description} [{spec.idempotency_key}]",
             )
             request = CopyImageCrossRegionRequest(image_id=spec.image_id, body=body)
-            refs[spec.image_id] = self._ims_submit(
-                spec.source_region, spec.dest_region, "CopyImageCrossRegion", "copy_image_cross_region", request,
-                name=spec.name,
+            refs[spec.idempotency_key] = self._ims_submit(
+                spec.source_region, "CopyImageCrossRegion", "copy_image_cross_region", request
             )
         return refs
 

@@ -8,7 +8,7 @@ SDK quirks handled here, not in the engine:
 - ``Config`` takes ``host:port`` and a separate scheme, not a URL;
 - JD images have no tags and createImage/copyImages take no client token, so ownership and the
   idempotency key travel in the image description as a trailing ``[imagebak key=... tag=...]``
-  marker; createImage looks for an image carrying its key before every (re)submission;
+  marker, by which ``find_submitted`` finds what an earlier submission made;
 - image names are 2–32 characters of letters, digits, CJK, ``_``, ``-`` and ``.``;
 - snapshot quota lives in the disk service (vm ``describeQuotas`` has no snapshot type).
 """
@@ -56,7 +56,7 @@ from imagebak.providers.base import (
     ProviderLimits,
     Quota,
 )
-from imagebak.providers.retry import adopt_or_submit, call_with_retry
+from imagebak.providers.retry import call_with_retry, classified
 
 T = TypeVar("T")
 
@@ -122,7 +122,7 @@ class JdcloudProvider(Provider):
     def __init__(self, settings: ProviderSettings) -> None:
         credential = Credential(settings.credentials.access_key_id, settings.credentials.secret)
         logger = _SilentLogger()
-        self._retry = settings.retry
+        self._retry = self.retry_policy = settings.retry
         self._vm = VmClient(credential, _config(settings, "vm.jdcloud-api.com"), logger=logger)
         self._disk = DiskClient(credential, _config(settings, "disk.jdcloud-api.com"), logger=logger)
 
@@ -166,7 +166,7 @@ class JdcloudProvider(Provider):
         return quotas
 
     def create_image(self, spec: ImageSpec) -> str:
-        """createImage, adopting an image that already carries the key (earlier run or lost reply)."""
+        """createImage once, the key in the description marker."""
         params = CreateImageParameters(spec.region, spec.instance.instance_id, jd_name(spec.name))
         params.setDescription(with_marker("createImage", spec.description, spec.idempotency_key, spec.tags))
         excluded = [
@@ -176,15 +176,16 @@ class JdcloudProvider(Provider):
         ]
         if excluded:
             params.setDataDisks(excluded)
-        request = CreateImageRequest(params)
+        return str(self._submit(self._vm, CreateImageRequest(params), "createImage")["imageId"])
 
-        def existing() -> str | None:
-            adopted = next(iter(self._images_with_key(spec.region, spec.idempotency_key, spec.name)), None)
-            return adopted["imageId"] if adopted is not None else None
+    def find_submitted(self, region: str, key: str, name: str) -> str | None:
+        """The image whose description marker carries the key (looked up by name, so a region is not listed)."""
 
-        return self._adopt_or_submit(
-            "createImage", existing, lambda: self._once(self._vm, request, "createImage")["imageId"]
-        )
+        def lookup() -> str | None:
+            found = (_status(i["imageId"], i) for i in self._images_with_key(region, key, name))
+            return next((s.ref for s in found if s.state is not ImageState.FAILED), None)
+
+        return self._retrying("describeImages", lookup)
 
     def find_images(
         self, region: str, tags: Mapping[str, str], name: str | None = None
@@ -226,9 +227,9 @@ class JdcloudProvider(Provider):
         """copyImages, ≤10 sources per call; one call names and describes all its copies alike.
 
         Specs are grouped by regions, name, description and tags. A one-image batch carries the
-        spec's own key and is adopted on resubmission; a bigger batch carries a key derived from its
-        members' keys, so find_images still sees its copies, but it cannot be adopted: JD returns
-        nothing that links a copy back to its source.
+        spec's own key, so ``find_submitted`` finds its copy; a bigger batch carries a key derived from
+        its members' keys, so find_images still sees its copies, but they cannot be adopted: JD
+        returns nothing that links a copy back to its source.
         """
         groups: dict[tuple[Any, ...], list[CopySpec]] = {}
         for spec in specs:
@@ -253,17 +254,9 @@ class JdcloudProvider(Provider):
         params = CopyImagesParameters(first.source_region, sources, first.dest_region)
         params.setName(jd_name(first.name))
         params.setDescription(with_marker("copyImages", first.description, key, first.tags))
-        request = CopyImagesRequest(params)
-
-        def existing() -> dict[str, str] | None:
-            found = list(self._images_with_key(first.dest_region, key, first.name))
-            return {first.image_id: found[0]["imageId"]} if len(found) == len(batch) == 1 else None
-
-        def submit() -> dict[str, str]:
-            result = self._once(self._vm, request, "copyImages")
-            return {c["sourceImageId"]: c["destinationImageId"] for c in result.get("copyImages") or []}
-
-        return self._adopt_or_submit("copyImages", existing, submit)
+        result = self._submit(self._vm, CopyImagesRequest(params), "copyImages")
+        copies = {c["sourceImageId"]: c["destinationImageId"] for c in result.get("copyImages") or []}
+        return {spec.idempotency_key: copies[spec.image_id] for spec in batch if spec.image_id in copies}
 
     def _images_with_key(self, region: str, key: str, name: str) -> Iterator[dict[str, Any]]:
         """Images carrying the key; filtered by name on the server, so a full region is not listed."""
@@ -295,9 +288,9 @@ class JdcloudProvider(Provider):
     def _retrying(self, action: str, fn: Callable[[], T]) -> T:
         return call_with_retry(fn, classify=lambda exc: classify_exception(action, exc), policy=self._retry)
 
-    def _adopt_or_submit(self, action: str, existing: Callable[[], T | None], submit: Callable[[], T]) -> T:
-        classify = lambda exc: classify_exception(action, exc)  # noqa: E731
-        return adopt_or_submit(existing, submit, classify=classify, policy=self._retry)
+    def _submit(self, client: JDCloudClient, request: Any, action: str) -> dict[str, Any]:
+        """One mutating call, classified and not retried (``actions.adoption`` retries it)."""
+        return classified(lambda: self._once(client, request, action), lambda exc: classify_exception(action, exc))
 
     @staticmethod
     def _once(client: JDCloudClient, request: Any, action: str) -> dict[str, Any]:

@@ -9,65 +9,42 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import tenacity
 
-from imagebak.providers.base import ProviderError
+from imagebak.providers.base import ProviderError, RetryPolicy
+
+__all__ = ["RetryPolicy", "call_with_retry", "classified"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 6
-    initial_wait: float = 0.5  # seconds; doubles per attempt, with full jitter
-    max_wait: float = 20.0
-    deadline_seconds: float = 180.0
 
 
 def call_with_retry(
     fn: Callable[[], T],
     *,
-    classify: Callable[[BaseException], ProviderError],
+    classify: Callable[[BaseException], ProviderError] | None,
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run ``fn``; classify any exception; retry while it is transient and the budget lasts."""
-
-    def attempt() -> T:
-        try:
-            return fn()
-        except ProviderError:
-            raise
-        except Exception as exc:  # SDK exceptions have no common base; classify decides
-            raise classify(exc) from None
+    """Run ``fn``; classify any exception (``None``: ``fn`` raises only ProviderErrors, or bugs);
+    retry while it is transient and the budget lasts."""
 
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.max_attempts)
-        | tenacity.stop_after_delay(policy.deadline_seconds),
+        stop=tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_after_delay(policy.deadline_seconds),
         wait=tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait),
         retry=tenacity.retry_if_exception(lambda exc: isinstance(exc, ProviderError) and exc.transient),
         reraise=True,
         sleep=sleep,
     )
-    return retrying(attempt)
+    return retrying(fn if classify is None else lambda: classified(fn, classify))
 
 
-def adopt_or_submit(
-    find_existing: Callable[[], T | None],
-    submit: Callable[[], T],
-    *,
-    classify: Callable[[BaseException], ProviderError],
-    policy: RetryPolicy,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """For creates the vendor cannot deduplicate: every attempt, retries included, first adopts what
-    an earlier attempt (whose reply was lost) or an earlier run made, so nothing is created twice."""
-
-    def attempt() -> T:
-        found = find_existing()
-        return found if found is not None else submit()
-
-    return call_with_retry(attempt, classify=classify, policy=policy, sleep=sleep)
+def classified(fn: Callable[[], T], classify: Callable[[BaseException], ProviderError]) -> T:
+    """One call, not retried, whose failure is always a classified ProviderError."""
+    try:
+        return fn()
+    except ProviderError:
+        raise
+    except Exception as exc:  # SDK exceptions have no common base; classify decides
+        raise classify(exc) from None

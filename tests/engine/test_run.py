@@ -12,7 +12,7 @@ import time
 from world import World
 
 from imagebak.engine.locks import PolicyLocks
-from imagebak.engine.naming import TAG_KEY, TAG_POLICY
+from imagebak.ownership import TAG_KEY, TAG_POLICY
 from imagebak.state import policy_key
 
 

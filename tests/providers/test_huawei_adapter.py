@@ -12,7 +12,8 @@ from imagebak.emulator.server import EmulatorHandle
 from imagebak.providers import ProviderSettings, make_provider
 from imagebak.providers.base import CopySpec, ErrorKind, ImageSpec, ImageState, InstanceInfo, ProviderError
 from imagebak.providers.credentials import Credentials
-from imagebak.providers.huawei import KEY_TAG, HuaweiProvider
+from imagebak.ownership import TAG_KEY as KEY_TAG
+from imagebak.providers.huawei import HuaweiProvider
 from imagebak.providers.retry import RetryPolicy
 
 pytestmark = pytest.mark.filterwarnings("ignore:Method 'show_job' of ImsClient is deprecated")

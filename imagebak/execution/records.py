@@ -9,20 +9,9 @@ artifact is recorded as ``submitting`` before the cloud call and with its ref af
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-# Artifact states. "submitting" = the call may or may not have reached the cloud.
-PLANNED, SUBMITTING, PENDING, AVAILABLE, FAILED, SKIPPED = (
-    "planned",
-    "submitting",
-    "pending",
-    "available",
-    "failed",
-    "skipped",
-)
-# Instance statuses.
-NEW, CREATING, COPYING, DONE = "new", "creating", "copying", "done"
-TERMINAL = frozenset({DONE, FAILED, SKIPPED})
+from imagebak.execution.states import ARTIFACT, WORK, ArtifactEvent, ArtifactState, WorkEvent, WorkStatus
 
 
 @dataclass
@@ -33,7 +22,7 @@ class Artifact:
     name: str
     region: str
     source_image_id: str | None = None  # copies only
-    state: str = PLANNED
+    state: ArtifactState = ArtifactState.PLANNED
     ref: str | None = None
     image_id: str | None = None
     progress: int | None = None
@@ -45,15 +34,24 @@ class Artifact:
     extra_image_ids: list[str] = field(default_factory=list)
     tagged: bool = False
 
+    def fire(self, event: ArtifactEvent) -> None:
+        """Move to the state the transition table gives for ``event``."""
+        self.state = ARTIFACT.fire(self.state, event)
+
+    @property
+    def open(self) -> bool:
+        """Not yet accepted by the cloud: planned, or submitted without a recorded answer."""
+        return self.state in (ArtifactState.PLANNED, ArtifactState.SUBMITTING)
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Artifact:
-        return cls(**raw)
+        return cls(**{**raw, "state": ArtifactState(raw.get("state", ArtifactState.PLANNED))})
 
 
 @dataclass
 class InstanceWork:
     instance_id: str
-    status: str = NEW
+    status: WorkStatus = WorkStatus.NEW
     reason: str = ""
     devices: list[str] = field(default_factory=list)
     image: Artifact | None = None
@@ -62,7 +60,11 @@ class InstanceWork:
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in WORK.terminal
+
+    def fire(self, event: WorkEvent) -> None:
+        """Move to the status the transition table gives for ``event``."""
+        self.status = WORK.fire(self.status, event)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> InstanceWork:
@@ -70,7 +72,7 @@ class InstanceWork:
         image = raw.pop("image", None)
         copies = raw.pop("copies", {})
         return cls(
-            **raw,
+            **{**raw, "status": WorkStatus(raw.get("status", WorkStatus.NEW))},
             image=Artifact.from_dict(image) if image else None,
             copies={k: Artifact.from_dict(v) for k, v in copies.items()},
         )
@@ -123,3 +125,15 @@ class Execution:
                 "instances": {k: InstanceWork.from_dict(v) for k, v in raw["instances"].items()},
             }
         )
+
+
+class WorkItem(NamedTuple):
+    """One artifact with the instance work and execution it belongs to: what steps pass around."""
+
+    execution: Execution
+    work: InstanceWork
+    artifact: Artifact
+
+    @property
+    def account(self) -> str:
+        return self.execution.policy.account

@@ -1,7 +1,8 @@
-"""Names, ownership tags and idempotency keys of the images imagebak makes.
+"""Names, ownership tags and idempotency keys of the images imagebak makes: the one home of these facts.
 
 Tag keys use only letters, digits and '-', the subset every vendor accepts (Huawei refuses ':').
 The key tag is what lets a resumed run find an image whose creation it cannot remember finishing.
+Engine, steps and adapters (Huawei tags, the JD description marker) all read the names from here.
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ import hashlib
 import secrets
 from datetime import datetime, timezone
 
-from imagebak.providers.base import IDEMPOTENCY_TAG
-
 TAG_POLICY = "imagebak-policy"
 TAG_INSTANCE = "imagebak-instance"
 TAG_RUN = "imagebak-run"
-TAG_KEY = IDEMPOTENCY_TAG
+TAG_KEY = "imagebak-key"  # the idempotency key of the submission that made the image
 
 
 def run_id(moment: datetime) -> str:

@@ -1,0 +1,54 @@
+"""The run engine: ``run`` is the one entry point of ``imagebak run``; ``preview`` serves ``--dry-run``.
+
+selection.py picks executions (from ``plan.build_plan``), runner.py drives them through the
+state machine of ``execution.states`` using the steps in ``actions``, journal.py and events.py
+record every change, report.py turns the result into an exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from imagebak.config import LoadedConfig
+from imagebak.engine.context import ProviderPool, RunContext
+from imagebak.engine.events import EventLog
+from imagebak.engine.journal import Journal
+from imagebak.engine.locks import PolicyLocks
+from imagebak.engine.options import RunOptions
+from imagebak.engine.report import RunReport
+from imagebak.engine.runner import Engine
+from imagebak.engine.selection import Note, select, selected_names
+from imagebak.execution.records import Execution
+from imagebak.providers.base import Provider
+from imagebak.state import StateStore
+
+__all__ = ["Note", "RunOptions", "RunReport", "preview", "run", "selected_names"]
+
+
+def run(
+    loaded: LoadedConfig,
+    store: StateStore,
+    options: RunOptions,
+    providers: Callable[[str], Provider],
+    now: Callable[[], datetime],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> RunReport:
+    """Select what to work on (under the policies' locks), drive it forward, and report."""
+    locks = PolicyLocks(store.path.parent / "locks")
+    try:
+        with store.update() as state:
+            executions, notes = select(state, loaded, now(), options, locks)
+        ctx = RunContext(ProviderPool(providers), Journal(store), EventLog(loaded.resolve(loaded.model.log)), now)
+        deadline_hit = Engine(ctx, options, progress=progress).advance(executions)
+    finally:
+        locks.release_all()
+    return RunReport(executions, notes, deadline_hit)
+
+
+def preview(
+    loaded: LoadedConfig, store: StateStore, options: RunOptions, now: datetime
+) -> tuple[list[Execution], list[Note]]:
+    """What ``run`` would start or resume, computed on a copy of the state: nothing is written or locked."""
+    return select(store.read(), loaded, now, options, locks=None)
