@@ -29,15 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from imagebak.engine.journal import EXECUTIONS, Journal
-from imagebak.execution.records import (
-    AVAILABLE,
-    COPYING,
-    PENDING,
-    Artifact,
-    Execution,
-    InstanceWork,
-    PolicySnapshot,
-)
+from imagebak.execution.records import Artifact, Execution, InstanceWork, PolicySnapshot
+from imagebak.execution.states import ArtifactState, WorkStatus
 from imagebak.ownership import idempotency_key
 from imagebak.state import StateStore, policy_key
 
@@ -95,7 +88,7 @@ def make_work(instance_id: str, key: str) -> InstanceWork:
         key=idempotency_key(key, instance_id, "image", 1),
         name=f"nightly-{instance_id}-20260101T0200Z",
         region="cn-shanghai",
-        state=AVAILABLE,
+        state=ArtifactState.AVAILABLE,
         ref="m-uf6" + instance_id[-17:],
         image_id="m-uf6" + instance_id[-17:],
         progress=100,
@@ -109,7 +102,7 @@ def make_work(instance_id: str, key: str) -> InstanceWork:
             name=image.name,
             region=region,
             source_image_id=image.image_id,
-            state=PENDING,
+            state=ArtifactState.PENDING,
             ref="m-copy" + instance_id[-14:],
             image_id="m-copy" + instance_id[-14:],
             progress=37,
@@ -118,7 +111,7 @@ def make_work(instance_id: str, key: str) -> InstanceWork:
         )
         for region in COPY_REGIONS
     }
-    return InstanceWork(instance_id, status=COPYING, devices=["vda", "vdb"], image=image, copies=copies)
+    return InstanceWork(instance_id, status=WorkStatus.COPYING, devices=["vda", "vdb"], image=image, copies=copies)
 
 
 def make_executions(records: int, per_execution: int) -> list[Execution]:
@@ -207,15 +200,23 @@ def _best_of(fn: Callable[[], object], repeat: int = 3) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000],
-                        help="in-flight instance records in the state file (default: 10 100 1000)")
-    parser.add_argument("--per-execution", type=int, default=10,
-                        help="instances per execution (policy run) in the layout (default: 10)")
-    parser.add_argument("--saves", type=int, default=0,
-                        help="saves per size (default: 200 for <=100 records, 50 above)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[10, 100, 1000],
+        help="in-flight instance records in the state file (default: 10 100 1000)",
+    )
+    parser.add_argument(
+        "--per-execution", type=int, default=10, help="instances per execution (policy run) in the layout (default: 10)"
+    )
+    parser.add_argument(
+        "--saves", type=int, default=0, help="saves per size (default: 200 for <=100 records, 50 above)"
+    )
     parser.add_argument("--dir", type=Path, default=None, help="folder for the temporary state files")
-    parser.add_argument("--skip-nofsync", action="store_true",
-                        help="do not also measure with fsync disabled (shows the share of fsync)")
+    parser.add_argument(
+        "--skip-nofsync", action="store_true", help="do not also measure with fsync disabled (shows the share of fsync)"
+    )
     args = parser.parse_args(argv)
 
     folder = Path(tempfile.mkdtemp(prefix="imagebak-journal-", dir=args.dir))
@@ -236,14 +237,18 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
     print(f"journal cost: Journal.save_instance, state file in {args.dir or tempfile.gettempdir()}")
-    header = (f"{'records':>7} {'per-exec':>8} {'fsync':>5} {'ms/save':>8} {'p95 ms':>7} "
-              f"{'read+decode':>11} {'encode+write':>12} {'other':>6} {'bytes/save':>11}")
+    header = (
+        f"{'records':>7} {'per-exec':>8} {'fsync':>5} {'ms/save':>8} {'p95 ms':>7} "
+        f"{'read+decode':>11} {'encode+write':>12} {'other':>6} {'bytes/save':>11}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r.records:>7} {r.per_execution:>8} {'yes' if r.fsync else 'no':>5} {r.ms_per_save:>8.2f} "
-              f"{r.p95_ms:>7.2f} {r.read_ms:>11.2f} {r.write_ms:>12.2f} {r.other_ms:>6.2f} "
-              f"{r.bytes_per_save:>11,}")
+        print(
+            f"{r.records:>7} {r.per_execution:>8} {'yes' if r.fsync else 'no':>5} {r.ms_per_save:>8.2f} "
+            f"{r.p95_ms:>7.2f} {r.read_ms:>11.2f} {r.write_ms:>12.2f} {r.other_ms:>6.2f} "
+            f"{r.bytes_per_save:>11,}"
+        )
     print()
     print("encoding the whole state once (json.dumps; the product uses indent=1, sort_keys=True):")
     for records in args.sizes:
@@ -252,16 +257,22 @@ def main(argv: list[str] | None = None) -> int:
             data["policies"][e.policy_key] = {EXECUTIONS: {e.run_id: e.to_dict()}}
         current = _best_of(lambda d=data: json.dumps(d, ensure_ascii=False, indent=1, sort_keys=True))
         compact = _best_of(lambda d=data: json.dumps(d, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
-        print(f"  {records:>5} records: indent=1 {1000 * current:7.2f} ms, compact (C encoder) {1000 * compact:6.2f} ms"
-              f"  (x{current / compact:.1f})")
+        print(
+            f"  {records:>5} records: indent=1 {1000 * current:7.2f} ms, compact (C encoder) {1000 * compact:6.2f} ms"
+            f"  (x{current / compact:.1f})"
+        )
     synced = {r.records: r for r in rows if r.fsync and r.per_execution == min(r.records, args.per_execution)}
     if len(synced) >= 2:
         small, large = synced[min(synced)], synced[max(synced)]
         print()
-        print(f"scaling {small.records} -> {large.records} records: x{large.ms_per_save / small.ms_per_save:.1f} "
-              f"time per save, x{large.bytes_per_save / small.bytes_per_save:.1f} bytes per save")
-        print(f"upper bound for one run of {large.records} instances (~13 saves per instance, as bench/run_scale.py "
-              f"measures, all in flight): ~{13 * large.records * large.ms_per_save / 1000:.0f} s of serialised saves")
+        print(
+            f"scaling {small.records} -> {large.records} records: x{large.ms_per_save / small.ms_per_save:.1f} "
+            f"time per save, x{large.bytes_per_save / small.bytes_per_save:.1f} bytes per save"
+        )
+        print(
+            f"upper bound for one run of {large.records} instances (~13 saves per instance, as bench/run_scale.py "
+            f"measures, all in flight): ~{13 * large.records * large.ms_per_save / 1000:.0f} s of serialised saves"
+        )
     return 0
 
 

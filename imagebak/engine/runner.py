@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from imagebak.actions import StepEnded, outcome_of
 from imagebak.actions import cleanup as cleanup_step
@@ -150,7 +151,7 @@ class Engine:
         for execution, work in lane:
             if time.monotonic() >= self._deadline:
                 return  # no new submissions after the deadline; the next run picks these up
-            self._guarded(execution, work, "create", lambda e=execution, w=work: create_step.submit(self.ctx, e, w))
+            self._guarded(execution, work, "create", partial(create_step.submit, self.ctx, execution, work))
 
     def _poll(self, items: list[WorkItem], step: str) -> None:
         """Poll pending artifacts; a batch-wide error ends them only if retrying cannot help."""

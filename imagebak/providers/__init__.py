@@ -7,12 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from imagebak.errors import ExitCode, ImagebakError
-from imagebak.providers.base import Provider
+from imagebak.providers.base import Provider, RetryPolicy
 from imagebak.providers.credentials import Credentials
-from imagebak.providers.retry import RetryPolicy
-
-VENDORS = ("aliyun", "huawei", "jdcloud")
-_EXTRA = {"aliyun": "aliyun", "huawei": "huawei", "jdcloud": "jdcloud"}
+from imagebak.vendors import VENDORS
 
 
 @dataclass(frozen=True)
@@ -29,14 +26,12 @@ class ProviderSettings:
 def make_provider(vendor: str, settings: ProviderSettings) -> Provider:
     """Import the vendor's adapter (and so its SDK) only now, and build it."""
     if vendor not in VENDORS:
-        raise ImagebakError(
-            f"unknown provider {vendor!r}; expected one of {', '.join(VENDORS)}", ExitCode.CONFIG
-        )
+        raise ImagebakError(f"unknown provider {vendor!r}; expected one of {', '.join(VENDORS)}", ExitCode.CONFIG)
     try:
         module = importlib.import_module(f"imagebak.providers.{vendor}")
     except ImportError as exc:
         raise ImagebakError(
-            f"the {vendor} SDK is not installed ({exc.name}): pip install 'imagebak[{_EXTRA[vendor]}]'",
+            f"the {vendor} SDK is not installed ({exc.name}): pip install 'imagebak[{vendor}]'",
             ExitCode.CONFIG,
         ) from None
     return module.build(settings)

@@ -187,9 +187,7 @@ class JdcloudProvider(Provider):
 
         return self._retrying("describeImages", lookup)
 
-    def find_images(
-        self, region: str, tags: Mapping[str, str], name: str | None = None
-    ) -> Sequence[ImageStatus]:
+    def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
         """Private images whose description marker carries every given tag (and the name, if given)."""
         wanted_name = jd_name(name) if name else None
 
@@ -315,9 +313,7 @@ def api_error(action: str, error: Any, request_id: str | None) -> ProviderError:
     kind = _STATUS_KINDS.get(status) or _CODE_KINDS.get(code or 0)
     if kind is None:
         kind = ErrorKind.UNAVAILABLE if code and code >= 500 else ErrorKind.UNKNOWN
-    return ProviderError(
-        VENDOR, action, kind, status or str(code), str(error.message or ""), request_id or None, code
-    )
+    return ProviderError(VENDOR, action, kind, status or str(code), str(error.message or ""), request_id or None, code)
 
 
 def classify_exception(action: str, exc: BaseException) -> ProviderError:
@@ -361,8 +357,8 @@ def parse_marker(description: str) -> tuple[str, dict[str, str]] | None:
     match = _MARKER_RE.search(description)
     if not match:
         return None
-    tags = dict(tuple(unquote(part) for part in token.split("=", 1)) for token in match.group(2).split())
-    return unquote(match.group(1)), tags
+    pairs = (token.partition("=") for token in match.group(2).split())
+    return unquote(match.group(1)), {unquote(key): unquote(value) for key, _, value in pairs}
 
 
 def _batch_key(batch: Sequence[CopySpec]) -> str:

@@ -179,7 +179,7 @@ def test_copy_images_and_delete(cloud: EmulatorHandle, adapter: AliyunProvider, 
 
     copies = adapter.copy_images([spec])
     assert adapter.copy_images([spec]) == copies
-    copy = cloud.model.get_image(ACCOUNT, DEST, copies[source])
+    copy = cloud.model.get_image(ACCOUNT, DEST, copies[spec.idempotency_key])
     assert (copy.source_image_id, copy.name, copy.description, copy.tags) == (source, "src-dr", "DR copy", TAGS)
     assert adapter.image_status(DEST, [copy.image_id])[copy.image_id].state is ImageState.PENDING
 

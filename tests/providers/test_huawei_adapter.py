@@ -7,12 +7,14 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from submission import copy as copy_through_engine
+from submission import submit
 
 from imagebak.emulator.server import EmulatorHandle
+from imagebak.ownership import TAG_KEY as KEY_TAG
 from imagebak.providers import ProviderSettings, make_provider
 from imagebak.providers.base import CopySpec, ErrorKind, ImageSpec, ImageState, InstanceInfo, ProviderError
 from imagebak.providers.credentials import Credentials
-from imagebak.ownership import TAG_KEY as KEY_TAG
 from imagebak.providers.huawei import HuaweiProvider
 from imagebak.providers.retry import RetryPolicy
 
@@ -161,8 +163,8 @@ def test_whole_image_job_to_available(emu: EmulatorHandle, hw: HuaweiProvider, w
 
 
 def test_create_image_adopts_instead_of_duplicating(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo):
-    first = hw.create_image(spec(web))
-    again = hw.create_image(spec(web))  # a retry, or a run resumed after a crash
+    first = submit(hw, spec(web))
+    again = submit(hw, spec(web), resumed=True)  # a run resumed after a crash
     image_id = hw.image_status(NORTH4, [first])[first].image_id
     assert again == image_id
     assert emu.counters.get("huawei", "CreateWholeImage") == 1
@@ -181,7 +183,7 @@ def test_subset_image_is_system_plus_data_images(emu: EmulatorHandle, hw: Huawei
     assert (data.kind, [d.device for d in data.disks], data.name) == ("data", ["vdc"], "daily-web-key-1-vdc")
     assert data.tags[KEY_TAG] == "key-1"
     # Adopted later by a resumed run, the plain image id still reports its data image.
-    adopted = hw.create_image(spec(web, ("vda", "vdc", "vdd")))
+    adopted = submit(hw, spec(web, ("vda", "vdc", "vdd")), resumed=True)
     assert adopted == done.image_id
     assert hw.image_status(NORTH4, [adopted])[adopted].extra_image_ids == (data_id,)
     assert emu.counters.get("huawei", "CreateImage") == 1
@@ -196,7 +198,7 @@ def test_failed_image_reports_reason(emu: EmulatorHandle, hw: HuaweiProvider, we
     plain = hw.image_status(NORTH4, [failed.image_id])[failed.image_id]
     assert (plain.state, plain.detail) == (ImageState.FAILED, "killed")
     # A killed image is not adopted: the next submission creates a new one.
-    assert hw.create_image(spec(web)).startswith("job:")
+    assert submit(hw, spec(web), resumed=True).startswith("job:")
 
 
 def test_image_status_of_unknown_refs(hw: HuaweiProvider) -> None:
@@ -232,22 +234,25 @@ def test_copy_then_tag_then_delete(emu: EmulatorHandle, hw: HuaweiProvider, web:
         idempotency_key="copy-1",
         vault_id="vault-east3",
     )
-    ref = hw.copy_images([copy])[source]
+    ref = hw.copy_images([copy])[copy.idempotency_key]
     # The engine asks with the copy's destination region; the ref knows the job's home.
     done = available(emu, hw, ref, region=EAST3, wait=200)
     dest = emu.model.get_image(ACCOUNT, EAST3, done.image_id)
     assert (dest.name, dest.description, dest.source_image_id, dest.vault_id) == (
         "daily-web-dr",
-        "DR copy",
+        "DR copy [copy-1]",  # a copy takes no tags: the key in its description proves whose it is
         source,
         "vault-east3",
     )
     assert dest.tags == {}
     hw.tag_image(EAST3, done.image_id, copy.tags)
     assert emu.model.get_image(ACCOUNT, EAST3, done.image_id).tags == {"imagebak-policy": "daily"}
-    # Submitting the same copy again adopts the destination image by name.
-    assert hw.copy_images([copy]) == {source: done.image_id}
-    assert emu.counters.get("huawei", "CopyImageCrossRegion") == 1
+    # A resumed run adopts the destination image by name, proven by the key in its description.
+    assert copy_through_engine(hw, [copy], resumed=True) == {source: done.image_id}
+    other_run = replace(copy, idempotency_key="copy-2")  # same name, another execution: never adopted
+    assert copy_through_engine(hw, [other_run], resumed=True)[source].startswith("job:")
+    assert emu.counters.get("huawei", "CopyImageCrossRegion") == 2
+    emu.clock.advance(200)
 
     hw.delete_image(EAST3, done.image_id)
     assert hw.image_status(EAST3, [done.image_id])[done.image_id].state is ImageState.MISSING
@@ -267,7 +272,7 @@ def test_throttling_storm_is_ridden_out(emu: EmulatorHandle, hw: HuaweiProvider,
     assert hw.quotas(NORTH4)[0].limit == 100
     assert emu.counters.get("huawei", "ShowImageQuota") == 4
     emu.faults.set({"vendor": "huawei", "action": "CreateWholeImage", "throttle_next": 2})  # POST: APIGW.0308
-    assert hw.create_image(spec(web)).startswith("job:")
+    assert submit(hw, spec(web)).startswith("job:")
     assert emu.counters.get("huawei", "CreateWholeImage") == 3
     assert len(emu.model.list_images(ACCOUNT, NORTH4)) == 1
 
@@ -372,7 +377,7 @@ def test_a_lost_reply_is_adopted_on_retry_not_duplicated(
         return real(request)
 
     monkeypatch.setattr(client, "create_whole_image", reply_lost)
-    ref = hw.create_image(spec(web))
+    ref = submit(hw, spec(web))
     assert calls == [1]  # the retry adopted instead of submitting again
     assert emu.counters.get("huawei", "CreateWholeImage") == 1
     assert [i.image_id for i in emu.model.list_images(ACCOUNT, NORTH4)] == [ref]

@@ -9,6 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from submission import copy as copy_through_engine
+from submission import submit
 
 from imagebak.emulator.server import EmulatorHandle
 from imagebak.providers import ProviderSettings, make_provider
@@ -157,7 +159,7 @@ def test_resubmission_with_the_same_key_adopts_the_image(emu: EmulatorHandle, jd
     assert instance is not None
     first = jd.create_image(spec(instance, "run-7-i-app"))
     restarted = make_provider("jdcloud", settings(emu.endpoint))  # a resumed run: a fresh adapter
-    assert restarted.create_image(spec(instance, "run-7-i-app")) == first
+    assert submit(restarted, spec(instance, "run-7-i-app"), resumed=True) == first
     assert calls(emu, "createImage") == 1
     assert [img.image_id for img in emu.model.list_images(ACCOUNT, REGION)] == [first]
     assert jd.create_image(spec(instance, "run-8-i-app")) != first
@@ -216,7 +218,7 @@ def test_find_images_uses_the_description_marker(emu: EmulatorHandle, jd: Provid
 def test_copies_are_batched_ten_per_call(emu: EmulatorHandle, jd: Provider) -> None:
     sources = ready_images(emu, jd, 12)
     emu.counters.reset()
-    copies = jd.copy_images([copy_spec(s, f"copy-{s}") for s in sources])
+    copies = copy_through_engine(jd, [copy_spec(s, f"copy-{s}") for s in sources])
     assert calls(emu, "copyImages") == 2
     assert set(copies) == set(sources)
     dest = {img.image_id: img for img in emu.model.list_images(ACCOUNT, DEST)}
@@ -229,10 +231,11 @@ def test_copies_with_their_own_names_are_not_merged_and_single_copies_adopt(
 ) -> None:
     first, second = ready_images(emu, jd, 2)
     specs = [copy_spec(first, "c1", "dr-one"), copy_spec(second, "c2", "dr-two")]
-    copies = jd.copy_images(specs)
+    copies = copy_through_engine(jd, specs)
     assert calls(emu, "copyImages") == 2
     assert {emu.model.get_image(ACCOUNT, DEST, d).name for d in copies.values()} == {"dr-one", "dr-two"}
-    assert jd.copy_images(specs[:1]) == {first: copies[first]}  # resubmitted: adopted, no new copy
+    resubmitted = copy_through_engine(jd, specs[:1], resumed=True)
+    assert resubmitted == {first: copies[first]}  # adopted, no new copy
     assert calls(emu, "copyImages") == 2
     emu.clock.advance(100)
     assert jd.image_status(DEST, [copies[first]])[copies[first]].state is ImageState.AVAILABLE
@@ -260,7 +263,7 @@ def test_throttling_storm_and_server_errors_are_retried(emu: EmulatorHandle, jd:
     instance = jd.get_instance(REGION, "i-app")
     assert instance is not None
     emu.faults.set({"vendor": "jdcloud", "action": "createImage", "error_next": 2, "error_status": 503})
-    image_id = jd.create_image(spec(instance, "k-storm"))
+    image_id = submit(jd, spec(instance, "k-storm"))
     assert calls(emu, "createImage") == 3
     assert [img.image_id for img in emu.model.list_images(ACCOUNT, REGION)] == [image_id]
 
@@ -330,7 +333,7 @@ def test_a_lost_reply_is_adopted_on_retry_not_duplicated(
         return response
 
     monkeypatch.setattr(jd._vm, "send", send)  # type: ignore[attr-defined]
-    image_id = jd.create_image(spec(instance, "lost-reply"))
+    image_id = submit(jd, spec(instance, "lost-reply"))
     assert lost == ["createImage"]
     assert calls(emu, "createImage") == 1
     assert [img.image_id for img in emu.model.list_images(ACCOUNT, REGION)] == [image_id]
