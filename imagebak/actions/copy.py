@@ -41,22 +41,28 @@ def plan(execution: Execution, work: InstanceWork, attempt: int = 1) -> None:
             )
 
 
-def submit(ctx: StepContext, planned: Sequence[WorkItem], in_flight: Callable[[str], int]) -> None:
-    """Submit planned copies grouped by account and route, as many per call as the vendor takes.
+def batches(ctx: StepContext, planned: Sequence[WorkItem], in_flight: Callable[[str], int]) -> list[list[WorkItem]]:
+    """Planned copies in calls the vendor takes: one route per call, within its per-call and in-flight caps.
 
-    ``in_flight(account)`` counts the account's copies being made now (for Huawei's cap of five).
+    ``in_flight(account)`` counts the account's copies being made now (for Huawei's cap of five);
+    copies above a cap wait for a later pass. Copies above the size limit are skipped here.
     """
     routes: defaultdict[tuple[str, str, str], list[WorkItem]] = defaultdict(list)
     for item in planned:
         routes[(item.account, item.execution.policy.region, item.artifact.region)].append(item)
+    room: dict[str, float] = {}
+    calls: list[list[WorkItem]] = []
     for (account, _source, _dest), items in routes.items():
         limits = ctx.provider(account).limits
         items = [item for item in items if not _too_large(ctx, item, limits.copy_size_limit_gb)]
-        if limits.max_concurrent_copies is not None:
-            items = items[: max(0, limits.max_concurrent_copies - in_flight(account))]  # the rest: a later pass
+        if account not in room:
+            cap = limits.max_concurrent_copies
+            room[account] = float("inf") if cap is None else max(0, cap - in_flight(account))
+        items = items[: int(min(room[account], len(items)))]
+        room[account] -= len(items)
         step = max(1, limits.max_images_per_copy_call)
-        for start in range(0, len(items), step):
-            _submit_batch(ctx, items[start : start + step])
+        calls += [items[start : start + step] for start in range(0, len(items), step)]
+    return calls
 
 
 def _too_large(ctx: StepContext, item: WorkItem, size_limits: Mapping[str, int]) -> bool:
@@ -73,7 +79,8 @@ def _too_large(ctx: StepContext, item: WorkItem, size_limits: Mapping[str, int])
     return True
 
 
-def _submit_batch(ctx: StepContext, batch: Sequence[WorkItem]) -> None:
+def submit_batch(ctx: StepContext, batch: Sequence[WorkItem]) -> None:
+    """One copy call (or its adoption); a refusal ends or re-plans only these copies."""
     provider = ctx.provider(batch[0].account)
     try:
         submit_once(ctx, batch, "copy", lambda todo: provider.copy_images([_spec(item) for item in todo]))

@@ -13,7 +13,7 @@ from datetime import datetime
 from imagebak.config import LoadedConfig
 from imagebak.engine.context import ProviderPool, RunContext
 from imagebak.engine.events import EventLog
-from imagebak.engine.journal import Journal
+from imagebak.engine.journal import Journal, recover
 from imagebak.engine.locks import PolicyLocks
 from imagebak.engine.options import RunOptions
 from imagebak.engine.report import RunReport
@@ -37,12 +37,17 @@ def run(
 ) -> RunReport:
     """Select what to work on (under the policies' locks), drive it forward, and report."""
     locks = PolicyLocks(store.path.parent / "locks")
+    journal = Journal(store)
     try:
         with store.update() as state:
+            folded = recover(state)
             executions, notes = select(state, loaded, now(), options, locks)
-        ctx = RunContext(ProviderPool(providers), Journal(store), EventLog(loaded.resolve(loaded.model.log)), now)
+        for path in folded:
+            path.unlink(missing_ok=True)  # now in the state file
+        ctx = RunContext(ProviderPool(providers), journal, EventLog(loaded.resolve(loaded.model.log)), now)
         deadline_hit = Engine(ctx, options, progress=progress).advance(executions)
     finally:
+        journal.close()
         locks.release_all()
     return RunReport(executions, notes, deadline_hit)
 
@@ -51,4 +56,6 @@ def preview(
     loaded: LoadedConfig, store: StateStore, options: RunOptions, now: datetime
 ) -> tuple[list[Execution], list[Note]]:
     """What ``run`` would start or resume, computed on a copy of the state: nothing is written or locked."""
-    return select(store.read(), loaded, now, options, locks=None)
+    state = store.read()
+    recover(state)
+    return select(state, loaded, now, options, locks=None)

@@ -1,49 +1,134 @@
-"""Writes execution records into the state file, one small atomic transaction per change.
+"""The journal: every change to an execution record, on disk before the cloud call it precedes.
 
-Called before and after every mutating cloud call, so that at any moment the state on disk
-says what may exist in the cloud. Threads of one run share a lock; other processes are kept
-out by the state file's own lock.
+A save appends one JSON line (the one instance record that changed) to this process's
+write-ahead log beside the state file, ``<state>.wal.<pid>-<token>``, and fsyncs it: its cost does
+not grow with the number of instances or the size of the history. ``compact`` folds the log into
+the state file (one atomic rewrite under the state lock) at the end of each pass and empties it.
+
+Each process holds an ``flock`` on its own log while it lives. A log whose lock can be taken
+belongs to a process that died: ``recover`` folds it into the state (inside the selection
+transaction, before unfinished executions are read) and removes it. Replaying a line twice is
+harmless: a line replaces one instance record, or moves one execution into the history.
+A torn last line (a crash during the append) is ignored: its cloud call was never made.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import threading
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from imagebak.errors import StateError
 from imagebak.execution.records import Execution, InstanceWork
+from imagebak.fsutil import try_flock
 from imagebak.state import State, StateStore
 
 EXECUTIONS = "executions"
 HISTORY = "history"
 HISTORY_LENGTH = 20
 
+Entry = dict[str, Any]
+
 
 class Journal:
     def __init__(self, store: StateStore) -> None:
         self.store = store
         self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._path = store.path.with_name(f"{store.path.name}.wal.{os.getpid()}-{secrets.token_hex(4)}")
+        self._pending: list[Entry] = []  # appended since the last compaction, in order
 
     def save_instance(self, execution: Execution, work: InstanceWork) -> None:
         """Persist one instance's record (the unit that changes with each cloud call)."""
-        with self._lock, self.store.update() as state:
-            record = self._record(state, execution)
-            record["instances"][work.instance_id] = asdict(work)
+        self._append({"key": execution.policy_key, "run": execution.run_id, "work": asdict(work)})
 
     def finish(self, execution: Execution) -> None:
         """Move a finished execution out of the in-flight table into a short history."""
-        with self._lock, self.store.update() as state:
-            entry = state.entry(execution.policy_key)
-            entry.get(EXECUTIONS, {}).pop(execution.run_id, None)
-            history = entry.setdefault(HISTORY, [])
-            history.append(_summary(execution))
-            del history[:-HISTORY_LENGTH]
+        self._append({"key": execution.policy_key, "run": execution.run_id, "finished": _summary(execution)})
 
-    @staticmethod
-    def _record(state: State, execution: Execution) -> dict[str, Any]:
-        executions = state.entry(execution.policy_key).setdefault(EXECUTIONS, {})
-        return executions.setdefault(execution.run_id, execution.to_dict())
+    def compact(self) -> None:
+        """Fold what this process logged into the state file, then empty its log."""
+        with self._lock:
+            if not self._pending:
+                return
+            with self.store.update() as state:
+                for entry in self._pending:
+                    apply(state, entry)
+            self._pending.clear()
+            if self._fd is not None:
+                _checked(lambda fd=self._fd: os.ftruncate(fd, 0), self._path, "empty the journal")
+
+    def close(self) -> None:
+        """Compact, remove this process's log and release its lock."""
+        self.compact()
+        with self._lock:
+            if self._fd is not None:
+                self._path.unlink(missing_ok=True)
+                os.close(self._fd)
+                self._fd = None
+
+    def _append(self, entry: Entry) -> None:
+        line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        with self._lock:
+            fd = self._open()
+            _checked(lambda: (os.write(fd, line), os.fsync(fd)), self._path, "append to the journal")
+            self._pending.append(entry)
+
+    def _open(self) -> int:
+        if self._fd is None:
+            fd = _checked(
+                lambda: os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+                self._path,
+                "create the journal",
+            )
+            try_flock(fd)  # a fresh, uniquely named file: nobody else holds it
+            self._fd = fd
+        return self._fd
+
+
+def recover(state: State) -> list[Path]:
+    """Fold the logs of dead processes into ``state``; returns them, to remove once the state is written.
+
+    Logs of live processes are left alone: their executions are locked by them.
+    """
+    folded = []
+    for path in sorted(state.path.parent.glob(f"{state.path.name}.wal.*")):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # compacted and removed by its owner meanwhile
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read the journal: {exc.strerror}") from None
+        try:
+            if not try_flock(fd):
+                continue
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                for entry in _entries(handle.read(), path):
+                    apply(state, entry)
+            folded.append(path)
+        finally:
+            os.close(fd)
+    return folded
+
+
+def apply(state: State, entry: Entry) -> None:
+    """Replay one journal line onto the state (idempotent)."""
+    entry_of_policy = state.entry(entry["key"])
+    executions = entry_of_policy.setdefault(EXECUTIONS, {})
+    if "finished" in entry:
+        executions.pop(entry["run"], None)
+        history = entry_of_policy.setdefault(HISTORY, [])
+        if all(h.get("run_id") != entry["run"] for h in history):
+            history.append(entry["finished"])
+        del history[:-HISTORY_LENGTH]
+        return
+    record = executions.get(entry["run"])
+    if record is not None:  # absent: the execution already finished (a replayed, older line)
+        record["instances"][entry["work"]["instance_id"]] = entry["work"]
 
 
 def in_flight(state: State) -> list[Execution]:
@@ -60,6 +145,37 @@ def in_flight(state: State) -> list[Execution]:
     return found
 
 
+def _entries(raw: bytes, path: Path) -> list[Entry]:
+    """The complete lines of a log; a torn last line is dropped, a corrupt middle line is an error."""
+    *complete, _torn = raw.split(b"\n")  # no newline yet: that append never finished
+    entries = []
+    for number, line in enumerate(complete, start=1):
+        try:
+            entry = json.loads(line)
+            if not _well_formed(entry):
+                raise ValueError("not a journal entry")
+        except ValueError as exc:
+            raise StateError(f"{path}:{number}: corrupt journal line ({exc}); move the file away to go on") from None
+        entries.append(entry)
+    return entries
+
+
+def _well_formed(entry: Any) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or not isinstance(entry.get("run"), str):
+        return False
+    if "finished" in entry:
+        return isinstance(entry["finished"], dict)
+    work = entry.get("work")
+    return isinstance(work, dict) and isinstance(work.get("instance_id"), str)
+
+
+def _checked(call: Any, path: Path, what: str) -> Any:
+    try:
+        return call()
+    except OSError as exc:
+        raise StateError(f"{path}: cannot {what}: {exc.strerror}") from None
+
+
 def _summary(execution: Execution) -> dict[str, Any]:
     return {
         "run_id": execution.run_id,
@@ -71,6 +187,7 @@ def _summary(execution: Execution) -> dict[str, Any]:
                 "status": w.status.value,
                 "reason": w.reason,
                 "image_id": w.image.image_id if w.image else None,
+                "extra_image_ids": list(w.image.extra_image_ids) if w.image else [],
                 "copies": {k: c.image_id for k, c in w.copies.items() if c.image_id},
             }
             for iid, w in execution.instances.items()

@@ -23,8 +23,6 @@ from imagebak.execution.records import Execution, InstanceWork, WorkItem
 from imagebak.execution.states import ArtifactState, Outcome, WorkEvent, WorkStatus
 from imagebak.providers.base import ProviderError
 
-Lane = list[tuple[Execution, InstanceWork]]
-
 
 class Engine:
     """Advances executions until they finish, the deadline passes, or (``--no-wait``) after one pass."""
@@ -55,9 +53,10 @@ class Engine:
         while True:
             self._submit_images()
             self._poll_images()
+            self._poll_copies()  # before submitting: a copy that just finished frees its slot at once
             self._submit_copies()
-            self._poll_copies()
             self._finish()
+            self.ctx.journal.compact()
             if all(e.done for e in executions) or not self.options.wait:
                 return False
             if time.monotonic() >= self._deadline:
@@ -131,27 +130,36 @@ class Engine:
 
     # -- passes ----------------------------------------------------------------------------------
 
-    def _submit_images(self) -> None:
-        """Steps 1-4 for every instance that needs them: at most `concurrency` lanes per account."""
-        todo = [(e, w) for e, w in self._works() if w.status is WorkStatus.NEW or (w.image and w.image.open)]
-        by_account: dict[str, Lane] = {}
-        for execution, work in todo:
-            by_account.setdefault(execution.policy.account, []).append((execution, work))
-        lanes: list[Lane] = []
+    def _in_lanes(self, jobs: list[tuple[str, Callable[[], None]]]) -> None:
+        """Run (account, job) pairs in parallel, at most `concurrency` at once per account, none after the deadline."""
+        by_account: dict[str, list[Callable[[], None]]] = {}
+        for account, job in jobs:
+            by_account.setdefault(account, []).append(job)
+        lanes: list[list[Callable[[], None]]] = []
         for account, items in by_account.items():
             width = self.options.concurrency.get(account) or self.ctx.provider(account).limits.default_concurrency
             lanes += [items[lane::width] for lane in range(min(width, len(items)))]
         if not lanes:
             return
         with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="imagebak") as pool:
-            for future in [pool.submit(self._submit_lane, lane) for lane in lanes]:
+            for future in [pool.submit(self._run_lane, lane) for lane in lanes]:
                 future.result()
 
-    def _submit_lane(self, lane: Lane) -> None:
-        for execution, work in lane:
+    def _run_lane(self, lane: list[Callable[[], None]]) -> None:
+        for job in lane:
             if time.monotonic() >= self._deadline:
                 return  # no new submissions after the deadline; the next run picks these up
-            self._guarded(execution, work, "create", partial(create_step.submit, self.ctx, execution, work))
+            job()
+
+    def _submit_images(self) -> None:
+        """Steps 1-4 for every instance that needs them."""
+        todo = [(e, w) for e, w in self._works() if w.status is WorkStatus.NEW or (w.image and w.image.open)]
+        self._in_lanes(
+            [
+                (e.policy.account, partial(self._guarded, e, w, "create", partial(create_step.submit, self.ctx, e, w)))
+                for e, w in todo
+            ]
+        )
 
     def _poll(self, items: list[WorkItem], step: str) -> None:
         """Poll pending artifacts; a batch-wide error ends them only if retrying cannot help."""
@@ -191,8 +199,8 @@ class Engine:
 
     def _submit_copies(self) -> None:
         planned = [item for item in self._copies() if item.artifact.open]
-        if planned:
-            copy_step.submit(self.ctx, planned, self._copies_in_flight)
+        calls = copy_step.batches(self.ctx, planned, self._copies_in_flight) if planned else []
+        self._in_lanes([(batch[0].account, partial(copy_step.submit_batch, self.ctx, batch)) for batch in calls])
 
     def _poll_copies(self) -> None:
         self._poll(self._copies(), "copy")

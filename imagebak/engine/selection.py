@@ -39,7 +39,10 @@ class Note:
 def select(
     state: State, loaded: LoadedConfig, now: datetime, options: RunOptions, locks: PolicyLocks | None
 ) -> tuple[list[Execution], list[Note]]:
-    """Reconcile schedules, start due/requested executions and pick up unfinished ones (mutates ``state``)."""
+    """Reconcile schedules, start due/requested executions and pick up unfinished ones (mutates ``state``).
+
+    The caller has folded the journals of dead processes into ``state`` (``journal.recover``).
+    """
     wanted = selected_names(loaded.model.policies, options)
     executions: list[Execution] = []
     notes: list[Note] = []
