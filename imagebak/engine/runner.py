@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from imagebak.actions import StepEnded, outcome_of
@@ -18,9 +17,11 @@ from imagebak.actions import copy as copy_step
 from imagebak.actions import create as create_step
 from imagebak.actions import wait as wait_step
 from imagebak.engine.context import RunContext
+from imagebak.engine.lanes import run_in_lanes
 from imagebak.engine.options import RunOptions
 from imagebak.execution.records import Execution, InstanceWork, WorkItem
 from imagebak.execution.states import ArtifactState, Outcome, WorkEvent, WorkStatus
+from imagebak.providers import retry
 from imagebak.providers.base import ProviderError
 
 
@@ -41,11 +42,16 @@ class Engine:
         self.progress = progress
         self.executions: list[Execution] = []
         self._deadline = float("inf")
+        self._stranded = False  # a lane was still in a cloud call when the deadline passed
 
     def advance(self, executions: list[Execution]) -> bool:
         """Returns True if the deadline stopped the wait."""
         self.executions = executions
         self._deadline = time.monotonic() + self.options.deadline_seconds
+        with retry.until(self._deadline):
+            return self._loop(executions)
+
+    def _loop(self, executions: list[Execution]) -> bool:
         for execution in executions:
             fresh = all(w.status is WorkStatus.NEW for w in execution.instances.values())
             self.ctx.event(execution, None, step="execution", outcome="started" if fresh else "resumed",
@@ -57,13 +63,17 @@ class Engine:
             self._submit_copies()
             self._finish()
             self.ctx.journal.compact()
-            if all(e.done for e in executions) or not self.options.wait:
+            if all(e.done for e in executions):
+                return False
+            if self._stranded:
+                return True
+            if not self.options.wait:
                 return False
             if time.monotonic() >= self._deadline:
                 return True
             if self.progress:
                 self.progress(self._progress_line())
-            self.sleep(self.options.poll_interval)
+            self.sleep(max(0.0, min(self.options.poll_interval, self._deadline - time.monotonic())))
 
     # -- what is live ----------------------------------------------------------------------------
 
@@ -131,25 +141,15 @@ class Engine:
     # -- passes ----------------------------------------------------------------------------------
 
     def _in_lanes(self, jobs: list[tuple[str, Callable[[], None]]]) -> None:
-        """Run (account, job) pairs in parallel, at most `concurrency` at once per account, none after the deadline."""
+        """Run (account, job) pairs in parallel lanes, at most `concurrency` per account, none after the deadline."""
         by_account: dict[str, list[Callable[[], None]]] = {}
         for account, job in jobs:
             by_account.setdefault(account, []).append(job)
-        lanes: list[list[Callable[[], None]]] = []
-        for account, items in by_account.items():
-            width = self.options.concurrency.get(account) or self.ctx.provider(account).limits.default_concurrency
-            lanes += [items[lane::width] for lane in range(min(width, len(items)))]
-        if not lanes:
-            return
-        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="imagebak") as pool:
-            for future in [pool.submit(self._run_lane, lane) for lane in lanes]:
-                future.result()
+        if not run_in_lanes(by_account, self._width, self._deadline):
+            self._stranded = True
 
-    def _run_lane(self, lane: list[Callable[[], None]]) -> None:
-        for job in lane:
-            if time.monotonic() >= self._deadline:
-                return  # no new submissions after the deadline; the next run picks these up
-            job()
+    def _width(self, account: str) -> int:
+        return self.options.concurrency.get(account) or self.ctx.provider(account).limits.default_concurrency
 
     def _submit_images(self) -> None:
         """Steps 1-4 for every instance that needs them."""
@@ -162,10 +162,15 @@ class Engine:
         )
 
     def _poll(self, items: list[WorkItem], step: str) -> None:
-        """Poll pending artifacts; a batch-wide error ends them only if retrying cannot help."""
-        pending = [item for item in items if item.artifact.state is ArtifactState.PENDING]
-        if not pending:
-            return
+        """Poll pending artifacts, each account and region in its own lane (one batched call each)."""
+        groups: dict[tuple[str, str], list[WorkItem]] = {}
+        for item in items:
+            if item.artifact.state is ArtifactState.PENDING:
+                groups.setdefault((item.account, item.artifact.region), []).append(item)
+        self._in_lanes([(account, partial(self._poll_group, group, step)) for (account, _), group in groups.items()])
+
+    def _poll_group(self, pending: list[WorkItem], step: str) -> None:
+        """A batch-wide error ends the batch only if retrying cannot help."""
         try:
             wait_step.poll(self.ctx, pending)
         except ProviderError as error:

@@ -7,8 +7,9 @@ both by attempts and by a deadline, and re-raises everything else at once.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import tenacity
@@ -18,6 +19,23 @@ from imagebak.providers.base import ProviderError, RetryPolicy
 __all__ = ["RetryPolicy", "call_with_retry", "classified"]
 
 T = TypeVar("T")
+
+_run_deadline = float("inf")  # monotonic: no retry starts after it (see ``until``)
+
+
+@contextlib.contextmanager
+def until(deadline: float) -> Iterator[None]:
+    """While a run lasts, no retry of any call starts after its deadline (``--deadline``)."""
+    global _run_deadline
+    previous, _run_deadline = _run_deadline, deadline
+    try:
+        yield
+    finally:
+        _run_deadline = previous
+
+
+def _past_run_deadline(_state: tenacity.RetryCallState) -> bool:
+    return time.monotonic() >= _run_deadline
 
 
 def call_with_retry(

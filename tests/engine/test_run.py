@@ -264,3 +264,24 @@ def test_instance_option_narrows_a_manual_run_to_one_instance(world_for):
     assert world.calls("CreateImage") == 1
     result = world.run("--instance", "i-nowhere")
     assert result.exit_code == 2 and "instance i-nowhere is in no policy" in result.output
+
+
+def test_a_hung_status_call_cannot_hold_the_run_past_its_deadline(world: World):
+    """The vendor hangs on every status call (far longer than the deadline): the run ends at the deadline,
+    says so (exit 1, deadline hit), and the next run resumes the image it left in flight."""
+    world.write_policies(world.policy(copy_to=[]))
+    world.emulator.faults.set({"vendor": world.vendor.name, "action": world.vendor.status_action,
+                               "hang": True, "hang_seconds": 300})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    finished = subprocess.run(
+        [sys.executable, "-m", "imagebak", "-c", str(world.config), "run", "--policy", "nightly",
+         "--poll-interval", "0.02", "--deadline", "2", "--format", "json"],
+        env=env, capture_output=True, text=True, timeout=60,  # a run that ignored its deadline would hang 300 s
+    )
+    report = json.loads(finished.stdout)
+    assert (finished.returncode, report["deadline_hit"]) == (1, True), finished.stderr
+    assert only_work(report)["status"] == "creating"
+    world.emulator.faults.clear()
+    code, report = world.run_json()
+    assert (code, only_work(report)["status"]) == (0, "done")
+    assert world.calls(world.vendor.create_action) == 1
