@@ -12,11 +12,15 @@ from imagebak.errors import ExitCode
 
 
 class EmulatorCommandError(click.ClickException):
-    """One-line error with one of imagebak's documented exit codes."""
+    """One-line error with one of imagebak's documented exit codes (click reads it from the class)."""
 
-    def __init__(self, message: str, exit_code: ExitCode) -> None:
-        super().__init__(message)
-        self.exit_code = int(exit_code)
+
+class FixtureUnusable(EmulatorCommandError):
+    exit_code = int(ExitCode.CONFIG)
+
+
+class CannotListen(EmulatorCommandError):
+    exit_code = int(ExitCode.CLOUD)
 
 
 @click.group("emulator")
@@ -49,8 +53,6 @@ def serve_command(fixture: Path | None, port: int, state_path: Path | None, time
     try:
         serve(fixture, port=port, state_path=state_path, time_scale=time_scale, echo=click.echo)
     except FixtureError as exc:
-        raise EmulatorCommandError(str(exc), ExitCode.CONFIG) from None
+        raise FixtureUnusable(str(exc)) from None
     except OSError as exc:
-        raise EmulatorCommandError(
-            f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", ExitCode.CLOUD
-        ) from None
+        raise CannotListen(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None

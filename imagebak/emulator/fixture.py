@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +20,8 @@ from imagebak.emulator.clock import Clock
 from imagebak.emulator.faults import FaultRule
 from imagebak.emulator.model import Account, CloudError, CloudModel
 from imagebak.emulator.rules import Latency
+from imagebak.fsutil import atomic_write
+from imagebak.vendors import Vendor
 
 DEFAULT_FIXTURE = Path(__file__).with_name("default-fixture.yaml")
 
@@ -76,7 +76,7 @@ class QuotaSpec(_Strict):
 
 class AccountSpec(_Strict):
     name: str = Field(min_length=1)
-    provider: Literal["aliyun", "huawei", "jdcloud"]
+    provider: Vendor
     access_key_id: str = Field(min_length=1)
     secret: str = Field(min_length=1)
     # A list, or (Huawei) a mapping region -> project id; missing project ids are derived.
@@ -99,9 +99,7 @@ class FixtureSpec(_Strict):
     seed: int = 0
     accounts: list[AccountSpec] = Field(min_length=1)
     # "default" applies to every provider; a provider key overrides it for that provider.
-    latencies: dict[Literal["default", "aliyun", "huawei", "jdcloud"], dict[LatencyOp, LatencySpec]] = Field(
-        default_factory=dict
-    )
+    latencies: dict[Literal["default", Vendor], dict[LatencyOp, LatencySpec]] = Field(default_factory=dict)
     faults: list[dict[str, Any]] = Field(default_factory=list)
     fail_next_creations: int = Field(default=0, ge=0)
 
@@ -239,18 +237,4 @@ def save_state(model: CloudModel, path: str | Path) -> None:
     path = Path(path)
     payload = json.dumps(model.to_dict(), indent=1, sort_keys=True).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, payload)

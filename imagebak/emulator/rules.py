@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-PROVIDERS: tuple[str, ...] = ("aliyun", "huawei", "jdcloud")
+from imagebak.vendors import VENDORS, Vendor
+
 RESOURCES: tuple[str, ...] = ("image", "snapshot")
 LATENCY_OPS: tuple[str, ...] = ("image", "snapshot", "copy")
 
@@ -61,7 +62,7 @@ def _frozen(mapping: dict) -> Mapping:
 
 @dataclass(frozen=True)
 class ProviderRules:
-    provider: str
+    provider: Vendor
     image_id: IdFormat
     snapshot_id: IdFormat
     disk_id: IdFormat
@@ -138,4 +139,4 @@ def rules_for(provider: str) -> ProviderRules:
     try:
         return RULES[provider]
     except KeyError:
-        raise ValueError(f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})") from None
+        raise ValueError(f"unknown provider {provider!r} (expected one of {', '.join(VENDORS)})") from None

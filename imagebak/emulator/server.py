@@ -309,7 +309,7 @@ class EmulatorHandle:
     @property
     def host_port(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     @property
     def endpoint(self) -> str:

@@ -1,15 +1,20 @@
-"""The HTTP-free request/response types shared by the server and the vendor front-ends.
+"""The HTTP-free request/response types shared by the server and the vendor front-ends, and the
+dispatch plumbing the three front-ends share.
 
 Front-ends see only these, so they can be unit-tested without sockets and the server stays
-ignorant of every vendor's wire format.
+ignorant of every vendor's wire format. ``VendorFrontEnd`` holds what is common to the vendors
+(route table -> handler, CloudError -> the vendor's error response, request id echo); what
+differs (signatures, error shapes, parameter parsing, response bodies) stays in each front-end.
 """
 
 from __future__ import annotations
 
 import json as _json
+import re
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from imagebak.emulator.model import CloudError
 
@@ -95,3 +100,117 @@ class FrontEnd(Protocol):
     def error_response(self, request: WireRequest, error: CloudError) -> WireResponse:
         """Format a CloudError in the vendor's error shape (used for injected faults too)."""
         ...
+
+
+# ---- shared dispatch ---------------------------------------------------------------------------
+
+H = TypeVar("H")
+
+
+@dataclass(frozen=True)
+class Route(Generic[H]):
+    """One API: an HTTP method (None: any), a pattern over the routed text, its action name, a handler.
+
+    ``accepts`` narrows a route further (e.g. JD's disk and vm quota APIs share a path).
+    """
+
+    method: str | None
+    pattern: re.Pattern[str]
+    action: str
+    handler: H
+    accepts: Callable[[WireRequest], bool] | None = None
+
+
+def route(
+    method: str | None,
+    template: str,
+    action: str,
+    handler: H,
+    *,
+    segment: str = r"[^/]+",
+    accepts: Callable[[WireRequest], bool] | None = None,
+) -> Route[H]:
+    """A route whose ``{name}`` placeholders each capture one ``segment`` as a parameter; the rest is literal."""
+    parts = re.split(r"\{(\w+)\}", template)  # literal, name, literal, name, ..., literal
+    regex = "".join(f"(?P<{part}>{segment})" if i % 2 else re.escape(part) for i, part in enumerate(parts))
+    return Route(method, re.compile(regex), action, handler, accepts)
+
+
+@dataclass(frozen=True)
+class RouteMatch(Generic[H]):
+    route: Route[H]
+    params: dict[str, str]  # placeholder values as they appear in the routed text (undecoded)
+
+
+class RouteTable(Generic[H]):
+    """Routes in order: the first that fits the request's method and matches the text in full wins."""
+
+    def __init__(self, routes: Iterable[Route[H]]) -> None:
+        self.routes = tuple(routes)
+
+    def match(self, request: WireRequest, target: str) -> RouteMatch[H] | None:
+        for candidate in self.routes:
+            if candidate.method not in (None, request.method):
+                continue
+            found = candidate.pattern.fullmatch(target)
+            if found and (candidate.accepts is None or candidate.accepts(request)):
+                return RouteMatch(candidate, found.groupdict())
+        return None
+
+    def knows(self, target: str) -> bool:
+        """Whether any route, for any method, matches ``target``."""
+        return any(r.pattern.fullmatch(target) for r in self.routes)
+
+
+class VendorFrontEnd(Generic[H]):
+    """The plumbing the vendor front-ends share; a subclass supplies the vendor's parts.
+
+    ``routes()`` builds the route table, ``route_target()`` says what it is matched against (the
+    path by default), ``serve()`` authenticates, parses, calls the model and formats a success,
+    and ``format_error()`` gives a CloudError the vendor's shape. ``handle`` turns any CloudError
+    raised while serving into that error, and every response, success or error (injected faults
+    included), echoes the request id in ``request_id_header`` when the vendor has one.
+    """
+
+    vendor: str
+    unknown_action = "unknown"
+    request_id_header: str | None = None
+
+    def __init__(self, model: CloudModel) -> None:
+        self.model = model
+        self.table: RouteTable[H] = RouteTable(self.routes())
+
+    def routes(self) -> Iterable[Route[H]]:
+        raise NotImplementedError
+
+    def route_target(self, request: WireRequest) -> str:
+        return request.path
+
+    def find(self, request: WireRequest) -> RouteMatch[H] | None:
+        return self.table.match(request, self.route_target(request))
+
+    def action(self, request: WireRequest) -> str:
+        found = self.find(request)
+        return found.route.action if found else self.unknown_action
+
+    def handle(self, request: WireRequest) -> WireResponse:
+        try:
+            response = self.serve(request, self.find(request))
+        except CloudError as error:
+            response = self.format_error(request, error)
+        return self._echo(request, response)
+
+    def error_response(self, request: WireRequest, error: CloudError) -> WireResponse:
+        return self._echo(request, self.format_error(request, error))
+
+    def serve(self, request: WireRequest, found: RouteMatch[H] | None) -> WireResponse:
+        """Answer the request; ``found`` is None for an API the vendor does not have."""
+        raise NotImplementedError
+
+    def format_error(self, request: WireRequest, error: CloudError) -> WireResponse:
+        raise NotImplementedError
+
+    def _echo(self, request: WireRequest, response: WireResponse) -> WireResponse:
+        if self.request_id_header is not None:
+            response.headers.setdefault(self.request_id_header, request.request_id)
+        return response

@@ -21,6 +21,7 @@ from imagebak.emulator.fixture import (
 )
 from imagebak.emulator.model import CloudError, CloudModel
 from imagebak.emulator.rules import RULES, Latency
+from imagebak.vendors import VENDORS
 
 T0 = datetime(2024, 3, 1, 1, 0, tzinfo=timezone.utc)
 ALI, HW, JD = "ali", "hw", "jd"
@@ -244,6 +245,10 @@ def test_durations_scale_with_size_and_jitter_is_seeded(clock: ManualClock) -> N
     seconds = (first.ready_at - first.created_at).total_seconds()
     assert (60 + 2 * 140) * 0.5 <= seconds <= (60 + 2 * 140) * 1.5
     assert first.ready_at == second.ready_at and first.image_id == second.image_id
+
+
+def test_rules_cover_exactly_the_vendors() -> None:
+    assert tuple(RULES) == VENDORS
 
 
 def test_latency_draw_without_jitter_is_exact() -> None:
@@ -596,6 +601,106 @@ def test_task_fails_with_image_or_cancel(model: CloudModel, clock: ManualClock) 
     copy_task = model.create_task(HW, "cn-east-3", "copyImage", [copy.image_id])
     model.cancel_copy(HW, "cn-east-3", copy.image_id)
     assert model.task_status(copy_task) == ("failed", "copy cancelled")
+
+
+# ---- all or nothing ----------------------------------------------------------------------
+# Each test compares the model after a refused call with a twin that never saw the call: same
+# entities, same pending injected failures, and the same next generated ids (the RNG is restored).
+
+
+def twin(clock: ManualClock) -> CloudModel:
+    return load_fixture(world(), clock=clock).model
+
+
+def next_ids(model: CloudModel) -> tuple[str, str]:
+    img = model.create_image(ALI, "cn-shanghai", "i-web", name="probe")
+    return img.image_id, img.disks[0].snapshot_id
+
+
+def test_atomic_image_and_data_images_leave_nothing_when_a_data_image_is_refused(
+    model: CloudModel, clock: ManualClock
+) -> None:
+    """Huawei CreateImage with data_images: the system image is made, then a data image is refused."""
+    model.fail_next_creations(1)
+    model.set_quota(HW, "cn-north-4", "image", model.quota(HW, "cn-north-4", "image")[0] + 1)
+    vdb = model.get_instance(HW, "cn-north-4", "hw-small").disks[1]
+    with raises("quota_exceeded", "image"), model.atomic():
+        system = model.create_image(HW, "cn-north-4", "hw-small", name="sys", devices=["vda"])
+        model.create_data_image(HW, "cn-north-4", vdb.disk_id, name="data")
+    with raises("not_found"):
+        model.get_image(HW, "cn-north-4", system.image_id)
+    assert [i.image_id for i in model.list_images(HW, "cn-north-4")] == ["iso-1"]
+    assert model.list_snapshots(HW, "cn-north-4") == []
+    assert model.pending_failures() == 1  # the refused call did not use up the injected failure
+    reference = twin(clock)
+    reference.fail_next_creations(1)
+    assert next_ids(model) == next_ids(reference)
+
+
+def test_atomic_copy_batch_leaves_no_copy_when_one_source_is_refused(model: CloudModel, clock: ManualClock) -> None:
+    """JD copyImages: the first copy is started, the second source is not available."""
+    reference = twin(clock)
+    ready, _ = (m.create_image(ALI, "cn-shanghai", "i-web", name="ready") for m in (model, reference))
+    clock.advance(100)
+    pending, _ = (m.create_image(ALI, "cn-shanghai", "i-enc", name="pending") for m in (model, reference))
+    with raises("invalid_status", "image_not_available"), model.atomic():
+        for source in (ready, pending):
+            model.copy_image(ALI, "cn-shanghai", source.image_id, "cn-beijing", name="dr")
+    assert model.list_images(ALI, "cn-beijing") == [] and model.quota(ALI, "cn-beijing", "snapshot")[0] == 0
+    model.delete_image(ALI, "cn-shanghai", ready.image_id)  # no copy in flight blocks it
+    assert next_ids(model)[1] == next_ids(reference)[1]
+
+
+def test_atomic_image_and_job_leave_nothing_when_the_block_fails_after_them(
+    model: CloudModel, clock: ManualClock
+) -> None:
+    """Huawei CreateWholeImage / CopyImageCrossRegion: image and job are kept together or not at all."""
+    with pytest.raises(RuntimeError), model.atomic():
+        img = model.create_image(HW, "cn-north-4", "hw-small", name="whole", kind="whole", client_token="tok")
+        task = model.create_task(HW, "cn-north-4", "imsCreateWholeImageByInstanceJob", [img.image_id])
+        raise RuntimeError("the answer could not be formatted")
+    with raises("not_found"):
+        model.get_task(HW, task.task_id)
+    assert model.quota(HW, "cn-north-4", "image")[0] == 1  # only the fixture's ISO
+    again = model.create_image(HW, "cn-north-4", "hw-small", name="whole", kind="whole", client_token="tok")
+    assert again.image_id == img.image_id  # the token was forgotten, and the same id drawn again
+
+
+def test_atomic_restores_task_outcomes_frozen_inside(model: CloudModel, clock: ManualClock) -> None:
+    img = model.create_image(HW, "cn-north-4", "hw-small", name="sys")
+    task = model.create_task(HW, "cn-north-4", "createImage", [img.image_id])
+    with raises("not_found"), model.atomic():
+        model.delete_image(HW, "cn-north-4", img.image_id)  # freezes the task as failed
+        model.delete_image(HW, "cn-north-4", "no-such-image")
+    clock.advance(100)
+    assert model.task_status(task) == ("success", None)
+
+
+def test_refused_instance_leaves_no_trace_and_draws_no_id(model: CloudModel, clock: ManualClock) -> None:
+    """add_instance checks every disk before generating any disk id."""
+    with pytest.raises(ValueError, match="exactly one disk"):
+        model.add_instance(
+            ALI,
+            "cn-shanghai",
+            "i-new",
+            name="new",
+            disks=[disk(device, 10, disk_id="", category="cloud", is_system=True) for device in ("vda", "vdb")],
+        )
+    assert "i-new" not in [i.instance_id for i in model.list_instances(ALI, "cn-shanghai")]
+    assert next_ids(model) == next_ids(twin(clock))
+
+
+def test_bad_state_changes_nothing(model: CloudModel, clock: ManualClock) -> None:
+    """A state whose idempotency records or RNG state are malformed is refused before anything is replaced."""
+    img = model.create_image(ALI, "cn-shanghai", "i-web", name="kept")
+    saved = model.to_dict()
+    model.fail_next_creations(2)
+    for broken in ({"idempotency": [["ali", "create_image"]]}, {"rng_state": [3, [1, 2], None]}):
+        state = {**saved, "images": [], **broken}
+        with pytest.raises(ValueError, match="invalid model state"):
+            model.load_dynamic_state(state)
+        assert [i.image_id for i in model.list_images(ALI, "cn-shanghai")] == [img.image_id]
+        assert model.pending_failures() == 2
 
 
 # ---- model-owned faults -------------------------------------------------------------------

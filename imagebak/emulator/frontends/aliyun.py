@@ -17,11 +17,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl, quote
 
-from imagebak.emulator.model import Account, CloudError, CloudModel, Disk, Image, Instance, Snapshot
-from imagebak.emulator.wire import WireRequest, WireResponse
+from imagebak.emulator.model import Account, CloudError, Disk, Image, Instance, Snapshot
+from imagebak.emulator.wire import Route, RouteMatch, VendorFrontEnd, WireRequest, WireResponse, route
 
 HOST = "ecs.aliyuncs.com"
 
@@ -43,11 +43,11 @@ class ErrorSpec:
     message: str
 
 
-class AliyunError(Exception):
-    """Raised by the front-end itself for wire-level refusals (missing parameters, bad signature...)."""
+class AliyunError(CloudError):
+    """A wire-level refusal of the front-end itself (missing parameter, bad signature...), in Aliyun's terms."""
 
     def __init__(self, spec: ErrorSpec) -> None:
-        super().__init__(spec.message)
+        super().__init__("invalid_parameter", spec.message)
         self.spec = spec
 
 
@@ -342,14 +342,22 @@ def _snapshot_json(snap: Snapshot) -> dict[str, Any]:
 Handler = Callable[[Account, str, dict[str, str]], dict[str, Any]]
 
 
-class FrontEnd:
-    """Aliyun ECS 2014-05-26 RPC over the shared CloudModel."""
+class _ImageArgs(TypedDict):
+    """What CreateImage passes to the model whichever way it images."""
+
+    name: str
+    description: str
+    tags: dict[str, str]
+    client_token: str | None
+
+
+class FrontEnd(VendorFrontEnd[Handler]):
+    """Aliyun ECS 2014-05-26 RPC over the shared CloudModel: routed by the ``Action`` parameter."""
 
     vendor = "aliyun"
 
-    def __init__(self, model: CloudModel) -> None:
-        self.model = model
-        self._actions: dict[str, Handler] = {
+    def routes(self) -> list[Route[Handler]]:
+        handlers: dict[str, Handler] = {
             "DescribeInstances": self._describe_instances,
             "DescribeDisks": self._describe_disks,
             "CreateImage": self._create_image,
@@ -361,6 +369,7 @@ class FrontEnd:
             "DeleteImage": self._delete_image,
             "TagResources": self._tag_resources,
         }
+        return [route(None, action, action, handler) for action, handler in handlers.items()]
 
     def matches(self, request: WireRequest) -> bool:
         return any(key == "Action" for key, _ in request.query)
@@ -368,42 +377,33 @@ class FrontEnd:
     def action(self, request: WireRequest) -> str:
         return request.param("Action") or "Unknown"
 
-    def handle(self, request: WireRequest) -> WireResponse:
+    def route_target(self, request: WireRequest) -> str:
+        return _params(request).get("Action", "")
+
+    def serve(self, request: WireRequest, found: RouteMatch[Handler] | None) -> WireResponse:
+        """Signature first, then the action, then the region: the order the real gateway checks them."""
         params = _params(request)
-        try:
-            account = self._authenticate(request, params)
-            handler = self._actions.get(params.get("Action", ""))
-            if handler is None:
-                raise _fail(
-                    404,
-                    "InvalidAction.NotFound",
-                    "Specified api is not found, please check your url and method.",
-                )
-            region = _required(params, "RegionId")
-            if region not in self.model.regions(account.name):
-                raise AliyunError(_NOT_FOUND["region"])
-            body = handler(account, region, params)
-        except CloudError as exc:
-            return self.error_response(request, exc)
-        except AliyunError as exc:
-            return self._error(request, exc.spec)
+        account = self._authenticate(request, params)
+        if found is None:
+            raise _fail(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
+        region = _required(params, "RegionId")
+        if region not in self.model.regions(account.name):
+            raise AliyunError(_NOT_FOUND["region"])
+        body = found.route.handler(account, region, params)
         return WireResponse.json(200, {"RequestId": request.request_id, **body})
 
-    def error_response(self, request: WireRequest, error: CloudError) -> WireResponse:
-        return self._error(request, aliyun_error(error))
-
-    @staticmethod
-    def _error(request: WireRequest, error: ErrorSpec) -> WireResponse:
+    def format_error(self, request: WireRequest, error: CloudError) -> WireResponse:
         """Aliyun's error body; the SDK reads ``Code``, ``Message`` and ``RequestId`` from it."""
+        spec = error.spec if isinstance(error, AliyunError) else aliyun_error(error)
         region = request.param("RegionId")
         return WireResponse.json(
-            error.status,
+            spec.status,
             {
                 "RequestId": request.request_id,
                 "HostId": f"ecs.{region}.aliyuncs.com" if region else HOST,
-                "Code": error.code,
-                "Message": error.message,
-                "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}&product=Ecs"
+                "Code": spec.code,
+                "Message": spec.message,
+                "Recommend": f"https://api.aliyun.com/troubleshoot?q={spec.code}&product=Ecs"
                 f"&requestId={request.request_id}",
             },
         )
@@ -451,7 +451,7 @@ class FrontEnd:
 
     def _create_image(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
         """By InstanceId (every cloud disk), else DiskDeviceMapping, else SnapshotId: Aliyun's precedence."""
-        common = {
+        common: _ImageArgs = {
             "name": params.get("ImageName", ""),
             "description": params.get("Description", ""),
             "tags": _tags(params),

@@ -25,8 +25,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from imagebak.emulator.model import Account, CloudError, CloudModel, Disk, Image, Instance
-from imagebak.emulator.wire import WireRequest, WireResponse
+from imagebak.emulator.model import Account, CloudError, Disk, Image, Instance
+from imagebak.emulator.wire import Route, RouteMatch, VendorFrontEnd, WireRequest, WireResponse, route
 
 VENDOR = "huawei"
 _SIGNING_ALGORITHM = "SDK-HMAC-SHA256"
@@ -38,59 +38,6 @@ _AUTH_RE = re.compile(
 _DEFAULT_PAGE = 25  # ListImages page size when the request names no limit
 _MAX_PAGE = 1000
 _GIB = 1024**3
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    action: str  # SDK operation name: counters and fault targeting
-    service: str  # "ims" | "ecs" | "evs" | "iam": decides the error shape and codes
-    handler: str
-    native: bool = False  # a Glance/OpenStack-native path: a missing resource is 404, not 400
-
-
-def _route(method: str, path: str, action: str, service: str, handler: str, native: bool = False) -> _Route:
-    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-    return _Route(method, re.compile(regex), action, service, handler, native)
-
-
-_ROUTES: tuple[_Route, ...] = (
-    _route("POST", "/v1/cloudimages/wholeimages/action", "CreateWholeImage", "ims", "_create_whole_image"),
-    _route("POST", "/v2/cloudimages/action", "CreateImage", "ims", "_create_image"),
-    _route("GET", "/v2/cloudimages", "ListImages", "ims", "_list_images"),
-    _route("GET", "/v1/cloudimages/quota", "ShowImageQuota", "ims", "_show_image_quota"),
-    _route("POST", "/v1/cloudimages/{image_id}/cross_region_copy", "CopyImageCrossRegion", "ims", "_copy_image"),
-    _route("GET", "/v1/{project_id}/jobs/{job_id}", "ShowJob", "ims", "_show_job", native=True),
-    _route("DELETE", "/v2/images/{image_id}", "GlanceDeleteImage", "ims", "_delete_image", native=True),
-    _route(
-        "POST",
-        "/v2/{project_id}/images/resource_instances/action",
-        "ListImageByTags",
-        "ims",
-        "_list_image_by_tags",
-    ),
-    _route(
-        "POST",
-        "/v2/{project_id}/images/{image_id}/tags/action",
-        "BatchAddOrDeleteTags",
-        "ims",
-        "_batch_tags",
-        native=True,
-    ),
-    _route("GET", "/v1/{project_id}/cloudservers/{server_id}", "ShowServer", "ecs", "_show_server", native=True),
-    _route(
-        "GET",
-        "/v1/{project_id}/cloudservers/{server_id}/block_device",
-        "ListServerBlockDevices",
-        "ecs",
-        "_list_block_devices",
-        native=True,
-    ),
-    _route("GET", "/v2/{project_id}/cloudvolumes/detail", "ListVolumes", "evs", "_list_volumes", native=True),
-    _route("GET", "/v2/{project_id}/cloudvolumes/{volume_id}", "ShowVolume", "evs", "_show_volume", native=True),
-    _route("GET", "/v3/projects", "KeystoneListProjects", "iam", "_list_projects", native=True),
-)
 
 
 @dataclass(frozen=True)
@@ -183,57 +130,96 @@ def _device(disk: Disk) -> str:
     return f"/dev/{disk.device}"
 
 
-class FrontEnd:
-    """Huawei IMS/ECS/EVS/IAM over the shared CloudModel."""
+@dataclass(frozen=True)
+class _Api:
+    """What a Huawei route leads to: its handler and how its errors are shaped."""
+
+    service: str  # "ims" | "ecs" | "evs" | "iam": decides the error shape and codes
+    call: Callable[[_Context], WireResponse]
+    native: bool = False  # a Glance/OpenStack-native path: a missing resource is 404, not 400
+
+
+class FrontEnd(VendorFrontEnd[_Api]):
+    """Huawei IMS/ECS/EVS/IAM over the shared CloudModel; actions are the SDK operation names."""
 
     vendor = VENDOR
+    unknown_action = "UnknownApi"
+    request_id_header = "X-Request-Id"  # on every answer, as Huawei does
 
-    def __init__(self, model: CloudModel) -> None:
-        self.model = model
+    def routes(self) -> list[Route[_Api]]:
+        def ims(call: Callable[[_Context], WireResponse], native: bool = False) -> _Api:
+            return _Api("ims", call, native)
+
+        return [
+            route("POST", "/v1/cloudimages/wholeimages/action", "CreateWholeImage", ims(self._create_whole_image)),
+            route("POST", "/v2/cloudimages/action", "CreateImage", ims(self._create_image)),
+            route("GET", "/v2/cloudimages", "ListImages", ims(self._list_images)),
+            route("GET", "/v1/cloudimages/quota", "ShowImageQuota", ims(self._show_image_quota)),
+            route(
+                "POST", "/v1/cloudimages/{image_id}/cross_region_copy", "CopyImageCrossRegion", ims(self._copy_image)
+            ),
+            route("GET", "/v1/{project_id}/jobs/{job_id}", "ShowJob", ims(self._show_job, native=True)),
+            route("DELETE", "/v2/images/{image_id}", "GlanceDeleteImage", ims(self._delete_image, native=True)),
+            route(
+                "POST",
+                "/v2/{project_id}/images/resource_instances/action",
+                "ListImageByTags",
+                ims(self._list_image_by_tags),
+            ),
+            route(
+                "POST",
+                "/v2/{project_id}/images/{image_id}/tags/action",
+                "BatchAddOrDeleteTags",
+                ims(self._batch_tags, native=True),
+            ),
+            route(
+                "GET", "/v1/{project_id}/cloudservers/{server_id}", "ShowServer", _Api("ecs", self._show_server, True)
+            ),
+            route(
+                "GET",
+                "/v1/{project_id}/cloudservers/{server_id}/block_device",
+                "ListServerBlockDevices",
+                _Api("ecs", self._list_block_devices, True),
+            ),
+            route("GET", "/v2/{project_id}/cloudvolumes/detail", "ListVolumes", _Api("evs", self._list_volumes, True)),
+            route(
+                "GET", "/v2/{project_id}/cloudvolumes/{volume_id}", "ShowVolume", _Api("evs", self._show_volume, True)
+            ),
+            route("GET", "/v3/projects", "KeystoneListProjects", _Api("iam", self._list_projects, True)),
+        ]
 
     # ---- protocol --------------------------------------------------------------------------
 
     def matches(self, request: WireRequest) -> bool:
         auth = request.headers.get("authorization", "")
-        return auth.startswith(_SIGNING_ALGORITHM) or any(r.pattern.fullmatch(request.path) for r in _ROUTES)
+        return auth.startswith(_SIGNING_ALGORITHM) or self.table.knows(request.path)
 
-    def action(self, request: WireRequest) -> str:
-        route = self._route(request)
-        return route.action if route else "UnknownApi"
+    def serve(self, request: WireRequest, found: RouteMatch[_Api] | None) -> WireResponse:
+        """An unknown API is the gateway's 404 before any authentication; then the signature, then the project."""
+        if found is None:
+            raise CloudError(
+                "not_found", f"The API does not exist or has not been published: {request.method} {request.path}"
+            )
+        api = found.route.handler
+        ctx = _Context(request, self._authenticate(request), {k: unquote(v) for k, v in found.params.items()})
+        if api.service != "iam":
+            ctx.project_id = ctx.params.get("project_id") or request.headers.get("x-project-id", "")
+            ctx.region = self._region(ctx.account, ctx.project_id)
+        return api.call(ctx)
 
-    def handle(self, request: WireRequest) -> WireResponse:
-        route = self._route(request)
-        try:
-            if route is None:
-                return self._gateway_error(
-                    request,
-                    404,
-                    "APIGW.0101",
-                    f"The API does not exist or has not been published: {request.method} {request.path}",
-                )
-            ctx = _Context(request, self._authenticate(request), self._params(route, request))
-            if route.service != "iam":
-                ctx.project_id = ctx.params.get("project_id") or request.headers.get("x-project-id", "")
-                ctx.region = self._region(ctx.account, ctx.project_id)
-            handler: Callable[[_Context], WireResponse] = getattr(self, route.handler)
-            response = handler(ctx)
-            response.headers.setdefault("X-Request-Id", request.request_id)  # on every answer, as Huawei does
-            return response
-        except CloudError as error:
-            return self.error_response(request, error)
-
-    def error_response(self, request: WireRequest, error: CloudError) -> WireResponse:
-        route = self._route(request)
-        if error.kind in _GATEWAY or route is None:
+    def format_error(self, request: WireRequest, error: CloudError) -> WireResponse:
+        found = self.find(request)
+        if error.kind in _GATEWAY or found is None:
             status, code = _GATEWAY.get(error.kind, (404, "APIGW.0101"))
-            return self._gateway_error(request, status, code, error.message)
-        service = _SERVICES[route.service]
+            return WireResponse.json(status, {"error_code": code, "error_msg": error.message})
+        api = found.route.handler
+        service = _SERVICES[api.service]
         status = _STATUS.get(error.kind, 400)
-        if error.kind == "not_found" and route.service == "ims" and not route.native:
+        if error.kind == "not_found" and api.service == "ims" and not api.native:
             status = 400  # IMS extension APIs report a missing resource as a 400
         if error.kind in ("internal", "unavailable"):
             code = service.server_error
-        elif route.service == "ims":
+        elif api.service == "ims":
             code = (
                 _IMS_CODES.get((error.kind, error.detail or error.resource))
                 or _IMS_CODES.get((error.kind, None))
@@ -242,27 +228,10 @@ class FrontEnd:
         else:
             code = service.not_found if error.kind == "not_found" else service.invalid
         if service.nested:
-            payload: dict[str, Any] = {"error": {"code": code, "message": error.message}}
-        else:
-            payload = {"error_code": code, "error_msg": error.message}
-        return WireResponse.json(status, payload, {"X-Request-Id": request.request_id})
+            return WireResponse.json(status, {"error": {"code": code, "message": error.message}})
+        return WireResponse.json(status, {"error_code": code, "error_msg": error.message})
 
-    # ---- routing, authentication, region ------------------------------------------------------
-
-    @staticmethod
-    def _route(request: WireRequest) -> _Route | None:
-        return next((r for r in _ROUTES if r.method == request.method and r.pattern.fullmatch(request.path)), None)
-
-    @staticmethod
-    def _params(route: _Route, request: WireRequest) -> dict[str, str]:
-        match = route.pattern.fullmatch(request.path)
-        return {k: unquote(v) for k, v in match.groupdict().items()} if match else {}
-
-    @staticmethod
-    def _gateway_error(request: WireRequest, status: int, code: str, message: str) -> WireResponse:
-        return WireResponse.json(
-            status, {"error_code": code, "error_msg": message}, {"X-Request-Id": request.request_id}
-        )
+    # ---- authentication, region ------------------------------------------------------------------
 
     def _authenticate(self, request: WireRequest) -> Account:
         """Recompute the SDK's SDK-HMAC-SHA256 signature with the account's secret."""
@@ -328,9 +297,20 @@ class FrontEnd:
 
     # ---- IMS: create ---------------------------------------------------------------------------
 
+    def _job(self, ctx: _Context, task_type: str, start: Callable[[], list[Image]]) -> WireResponse:
+        """Start images and the job over them, all or nothing (a refused part leaves no trace); answer the job id.
+
+        The job belongs to the requesting project (for a copy: the source, which submitted it).
+        """
+        with self.model.atomic():
+            images = start()
+            task = self.model.create_task(ctx.account.name, ctx.region, task_type, [i.image_id for i in images])
+        return WireResponse.json(200, {"job_id": task.task_id})
+
     def _create_whole_image(self, ctx: _Context) -> WireResponse:
         body = ctx.request.json()
-        with self.model.lock:
+
+        def start() -> list[Image]:
             image = self.model.create_image(
                 ctx.account.name,
                 ctx.region,
@@ -340,55 +320,45 @@ class FrontEnd:
                 kind="whole",
                 tags=_tags_from(body),
             )
-            task = self.model.create_task(
-                ctx.account.name, ctx.region, "imsCreateWholeImageByInstanceJob", [image.image_id]
-            )
-        return WireResponse.json(200, {"job_id": task.task_id})
+            return [image]
+
+        return self._job(ctx, "imsCreateWholeImageByInstanceJob", start)
 
     def _create_image(self, ctx: _Context) -> WireResponse:
-        """A system-disk image of ``instance_id`` plus one data image per ``data_images`` entry, one job.
-
-        All or nothing: if any part is refused (quota, local disk, ...) the parts made are removed.
-        """
+        """A system-disk image of ``instance_id`` plus one data image per ``data_images`` entry, one job."""
         body = ctx.request.json()
         instance_id = _required(body, "instance_id")
         data_images = body.get("data_images") or []
         if not isinstance(data_images, list) or not all(isinstance(d, dict) for d in data_images):
             raise CloudError("invalid_parameter", "data_images must be a list of objects")
         acc, region = ctx.account.name, ctx.region
-        with self.model.lock:
+
+        def start() -> list[Image]:
             instance = self.model.get_instance(acc, region, instance_id)
             volumes = [self._attached_volume(acc, region, instance, _required(d, "volume_id")) for d in data_images]
-            created: list[Image] = []
-            try:
-                created.append(
-                    self.model.create_image(
-                        acc,
-                        region,
-                        instance_id,
-                        name=_required(body, "name"),
-                        description=body.get("description") or "",
-                        devices=[instance.system_disk.device],
-                        tags=_tags_from(body),
-                    )
+            system = self.model.create_image(
+                acc,
+                region,
+                instance_id,
+                name=_required(body, "name"),
+                description=body.get("description") or "",
+                devices=[instance.system_disk.device],
+                tags=_tags_from(body),
+            )
+            data = [
+                self.model.create_data_image(
+                    acc,
+                    region,
+                    volume.disk_id,
+                    name=_required(item, "name"),
+                    description=item.get("description") or "",
+                    tags=_tags_from({"tags": item.get("tags")}),
                 )
-                for item, volume in zip(data_images, volumes, strict=True):
-                    created.append(
-                        self.model.create_data_image(
-                            acc,
-                            region,
-                            volume.disk_id,
-                            name=_required(item, "name"),
-                            description=item.get("description") or "",
-                            tags=_tags_from({"tags": item.get("tags")}),
-                        )
-                    )
-            except CloudError:
-                for image in created:
-                    self.model.delete_image(acc, region, image.image_id)
-                raise
-            task = self.model.create_task(acc, region, "imsCreateImageByInstance", [i.image_id for i in created])
-        return WireResponse.json(200, {"job_id": task.task_id})
+                for item, volume in zip(data_images, volumes, strict=True)
+            ]
+            return [system, *data]
+
+        return self._job(ctx, "imsCreateImageByInstance", start)
 
     def _attached_volume(self, account: str, region: str, instance: Instance, volume_id: str) -> Disk:
         disk = self.model.get_disk(account, region, volume_id)
@@ -407,7 +377,8 @@ class FrontEnd:
         project_name = _required(body, "project_name")
         if project_name != dest:
             raise CloudError("invalid_parameter", f"project_name {project_name} is not a project of region {dest}")
-        with self.model.lock:
+
+        def start() -> list[Image]:
             image = self.model.copy_image(
                 ctx.account.name,
                 ctx.region,
@@ -417,9 +388,9 @@ class FrontEnd:
                 description=body.get("description") or "",
                 vault_id=body.get("vault_id") or None,
             )
-            # The job belongs to the source project, which submitted it.
-            task = self.model.create_task(ctx.account.name, ctx.region, "imsCrossRegionCopyImageJob", [image.image_id])
-        return WireResponse.json(200, {"job_id": task.task_id})
+            return [image]
+
+        return self._job(ctx, "imsCrossRegionCopyImageJob", start)
 
     # ---- IMS: read -----------------------------------------------------------------------------
 
@@ -428,7 +399,8 @@ class FrontEnd:
         req = ctx.request
         imagetype = req.param("__imagetype")
         tag = req.param("tag")
-        tags = dict([tag.split(".", 1) if "." in tag else (tag, "")]) if tag else None
+        key, _, value = (tag or "").partition(".")
+        tags = {key: value} if tag else None
         image_id, status = req.param("id"), req.param("status")
         images = (
             []

@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote_plus
 
 from imagebak.emulator.model import Account, CloudError, CloudModel, Disk, Image, ImageDisk, Instance
 from imagebak.emulator.rules import rules_for
-from imagebak.emulator.wire import WireRequest, WireResponse
+from imagebak.emulator.wire import Route, RouteMatch, VendorFrontEnd, WireRequest, WireResponse, route
 
 VENDOR = "jdcloud"
 ALGORITHM = "JDCLOUD3-HMAC-SHA256"
@@ -34,9 +34,7 @@ MAX_PAGE_SIZE = 100
 NAME_RE = re.compile(r"^[\w.\-]{2,32}$")  # letters, digits, CJK, '_', '-', '.'
 COPY_NAME_RE = re.compile(r"^[\w.\-]{1,32}$")
 DESCRIPTION_MAX = 256
-_AUTH_RE = re.compile(
-    r"^JDCLOUD3-HMAC-SHA256 Credential=([^,]+), SignedHeaders=([^,]+), Signature=([0-9a-f]+)$"
-)
+_AUTH_RE = re.compile(r"^JDCLOUD3-HMAC-SHA256 Credential=([^,]+), SignedHeaders=([^,]+), Signature=([0-9a-f]+)$")
 
 # CloudError kind -> (HTTP code, JD status), from JD's common error table
 # (docs.jdcloud.com/cn/common-declaration/api/error-codes).
@@ -79,9 +77,7 @@ def canonical_uri(path: str) -> str:
 def canonical_query(raw_query: str) -> str:
     """The SDK's canonical query: each ``k=v`` decoded and re-encoded, sorted; bare keys dropped."""
     pairs = sorted(
-        [quote(unquote_plus(part), safe="~") for part in item.split("=", 1)]
-        for item in raw_query.split("&")
-        if item
+        [quote(unquote_plus(part), safe="~") for part in item.split("=", 1)] for item in raw_query.split("&") if item
     )
     return "&".join(f"{p[0]}={p[1]}" for p in pairs if len(p) == 2 and p[0])
 
@@ -273,23 +269,40 @@ def _image_json(img: Image) -> dict[str, Any]:
 # -- the front-end -----------------------------------------------------------------------------
 
 
-class FrontEnd:
+def _split_path(path: str) -> tuple[str, str]:
+    """``/v1/regions/{region}/{rest}`` -> (region, rest): the region is the segment after regions/."""
+    region, _, rest = path.removeprefix("/v1/regions/").partition("/")
+    return region, rest
+
+
+def _asks_disk_quota(request: WireRequest) -> bool:
+    return request.param("type") is not None
+
+
+class FrontEnd(VendorFrontEnd[Handler]):
+    """JD Cloud VM + disk services over the shared CloudModel; routed on the path after the region."""
+
     vendor = VENDOR
+    request_id_header = "x-jdcloud-request-id"
 
     def __init__(self, model: CloudModel) -> None:
-        self.model = model
+        super().__init__(model)
         self.max_copy = rules_for(VENDOR).max_images_per_copy_call or 10
-        # (method, path after /v1/regions/{r}/, action, handler); the path group 1 is an id.
-        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = [
-            ("GET", re.compile(r"^instances/([^/:]+)$"), "describeInstance", self._describe_instance),
-            ("GET", re.compile(r"^instances$"), "describeInstances", self._describe_instances),
-            ("POST", re.compile(r"^instances/([^/:]+):createImage$"), "createImage", self._create_image),
-            ("GET", re.compile(r"^images/([^/:]+)$"), "describeImage", self._describe_image),
-            ("GET", re.compile(r"^images$"), "describeImages", self._describe_images),
-            ("POST", re.compile(r"^images:copyImages$"), "copyImages", self._copy_images),
-            ("DELETE", re.compile(r"^images/([^/:]+)$"), "deleteImage", self._delete_image),
-            ("GET", re.compile(r"^quotas$"), "describeQuotas", self._describe_quotas),
-            ("GET", re.compile(r"^disks$"), "describeDisks", self._describe_disks),
+
+    def routes(self) -> list[Route[Handler]]:
+        one = r"[^/:]+"  # an id segment: never a ``:verb``
+        return [
+            route("GET", "instances/{id}", "describeInstance", self._describe_instance, segment=one),
+            route("GET", "instances", "describeInstances", self._describe_instances),
+            route("POST", "instances/{id}:createImage", "createImage", self._create_image, segment=one),
+            route("GET", "images/{id}", "describeImage", self._describe_image, segment=one),
+            route("GET", "images", "describeImages", self._describe_images),
+            route("POST", "images:copyImages", "copyImages", self._copy_images),
+            route("DELETE", "images/{id}", "deleteImage", self._delete_image, segment=one),
+            # disk describeQuota shares vm describeQuotas' path; its ``type`` tells them apart
+            route("GET", "quotas", "describeQuota", self._describe_disk_quota, accepts=_asks_disk_quota),
+            route("GET", "quotas", "describeQuotas", self._describe_quotas),
+            route("GET", "disks", "describeDisks", self._describe_disks),
         ]
 
     # -- FrontEnd protocol -------------------------------------------------------------------
@@ -297,52 +310,36 @@ class FrontEnd:
     def matches(self, request: WireRequest) -> bool:
         return request.path.startswith("/v1/regions/")
 
-    def action(self, request: WireRequest) -> str:
-        route = self._route(request)
-        return route[0] if route else "unknown"
+    def route_target(self, request: WireRequest) -> str:
+        return _split_path(request.path)[1]
 
-    def handle(self, request: WireRequest) -> WireResponse:
-        try:
-            account = self._authenticate(request)
-            route = self._route(request)
-            if route is None:
-                raise CloudError("not_found", f"no API {request.method} {request.path}")
-            _, handler, region, resource_id = route
-            result = handler(account, region, resource_id, request)
-        except CloudError as error:
-            return self.error_response(request, error)
+    def serve(self, request: WireRequest, found: RouteMatch[Handler] | None) -> WireResponse:
+        """The signature first, even for an unknown API; then the handler, whose result goes in ``result``."""
+        account = self._authenticate(request)
+        if found is None:
+            raise CloudError("not_found", f"no API {request.method} {request.path}")
+        region = _split_path(request.path)[0]
+        result = found.route.handler(account, region, found.params.get("id", ""), request)
         payload: dict[str, Any] = {"requestId": request.request_id}
         if result is not None:
             payload["result"] = result
-        return WireResponse.json(200, payload, {"x-jdcloud-request-id": request.request_id})
+        return WireResponse.json(200, payload)
 
-    def error_response(self, request: WireRequest, error: CloudError) -> WireResponse:
+    def format_error(self, request: WireRequest, error: CloudError) -> WireResponse:
         code, status = _ERRORS[error.kind]
         payload = {
             "requestId": request.request_id,
             "error": {"code": code, "status": status, "message": error.message},
         }
-        return WireResponse.json(code, payload, {"x-jdcloud-request-id": request.request_id})
+        return WireResponse.json(code, payload)
 
-    # -- routing and authentication ----------------------------------------------------------
-
-    def _route(self, request: WireRequest) -> tuple[str, Handler, str, str] | None:
-        """(action, handler, region, path id) for the request, or None for an unknown API."""
-        region, _, rest = request.path.removeprefix("/v1/regions/").partition("/")
-        for method, pattern, action, handler in self._routes:
-            if method == request.method and (m := pattern.match(rest)):
-                if action == "describeQuotas" and request.param("type") is not None:
-                    return "describeQuota", self._describe_disk_quota, region, ""  # disk service
-                return action, handler, region, m.group(1) if m.groups() else ""
-        return None
+    # -- authentication ----------------------------------------------------------------------
 
     def _authenticate(self, request: WireRequest) -> Account:
         """Verify the SDK's JDCLOUD3-HMAC-SHA256 signature (no clock-skew or nonce checks)."""
         match = _AUTH_RE.match(request.headers.get("authorization", "").strip())
         if not match:
-            raise CloudError(
-                "auth_failed", "missing or malformed Authorization header", detail="missing_signature"
-            )
+            raise CloudError("auth_failed", "missing or malformed Authorization header", detail="missing_signature")
         credential, signed, given = match.groups()
         access_key, _, scope = credential.partition("/")
         account = self.model.account_by_key(VENDOR, access_key)
@@ -428,9 +425,7 @@ class FrontEnd:
         name = request.param("imageName")
         instance_ids = indexed_list(request, "instanceIds")
         images = (
-            []
-            if source not in (None, "", "private")
-            else self.model.list_images(account.name, region, ids or None)
+            [] if source not in (None, "", "private") else self.model.list_images(account.name, region, ids or None)
         )
         found = [
             img
@@ -457,25 +452,23 @@ class FrontEnd:
             raise _invalid(f"Invalid name '{name}': 1-32 letters, digits, CJK, '_', '-' or '.'")
         if description is not None and len(description) > DESCRIPTION_MAX:
             raise _invalid(f"description longer than {DESCRIPTION_MAX} characters")
-        copies: list[dict[str, str]] = []
-        with self.model.lock:  # all or nothing: a refused image undoes the copies already started
-            try:
-                for source_id in sources:
-                    src = self.model.get_image(account.name, region, source_id)
-                    copy = self.model.copy_image(
-                        account.name,
-                        region,
-                        source_id,
-                        dest,
-                        name=name or src.name,
-                        description=description if description is not None else f"copied from {source_id}",
-                    )
-                    copies.append({"sourceImageId": source_id, "destinationImageId": copy.image_id})
-            except CloudError:
-                for done in copies:
-                    self.model.delete_image(account.name, dest, done["destinationImageId"])
-                raise
+        with self.model.atomic():  # all or nothing: a refused image leaves no copy of the others
+            copies = [self._copy_one(account.name, region, source_id, dest, name, description) for source_id in sources]
         return {"copyImages": copies}
+
+    def _copy_one(
+        self, account: str, region: str, source_id: str, dest: str, name: str | None, description: str | None
+    ) -> dict[str, str]:
+        src = self.model.get_image(account, region, source_id)
+        copy = self.model.copy_image(
+            account,
+            region,
+            source_id,
+            dest,
+            name=name or src.name,
+            description=description if description is not None else f"copied from {source_id}",
+        )
+        return {"sourceImageId": source_id, "destinationImageId": copy.image_id}
 
     def _delete_image(self, account: Account, region: str, image_id: str, request: WireRequest) -> None:
         delete_snapshots = _bool(request.param("deleteSnapshot", "false"))

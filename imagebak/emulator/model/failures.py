@@ -1,0 +1,46 @@
+"""Failures the model injects itself (the other faults strike before a front-end, in ../faults.py).
+
+Owns ``fail_next_creations`` (the next n creations or copies are accepted, then fail half-way),
+``fail_image`` (a creating image fails now) and the scheduling of such a failure on an image and
+the snapshots made for it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from imagebak.emulator.model.base import ModelBase, synced
+from imagebak.emulator.model.entities import Image, Snapshot, require_status
+
+
+class FailuresMixin(ModelBase):
+    def fail_next_creations(self, n: int, reason: str = "injected creation failure") -> None:
+        """The next n image creations/copies are accepted, then turn failed half-way through."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        with self.lock:
+            self._fail_next.extend([reason] * n)
+
+    def pending_failures(self) -> int:
+        with self.lock:
+            return len(self._fail_next)
+
+    @synced
+    def fail_image(self, account: str, region: str, image_id: str, reason: str = "injected failure") -> None:
+        """A creating image (and the snapshots made for it) turns failed now."""
+        img = self._image(account, region, image_id)
+        require_status("image", image_id, img.status, "creating", "image_not_creating")
+        self._schedule_failure(img, self._now, reason)
+        self._refresh()
+
+    def _take_pending_failure(self, img: Image, halfway: datetime) -> None:
+        """A new image takes the next pending injected failure, if any, to strike at ``halfway``."""
+        if self._fail_next:
+            self._schedule_failure(img, halfway, self._fail_next.pop(0))
+
+    def _schedule_failure(self, img: Image, at: datetime, reason: str) -> None:
+        made_for_it = (s for s in self._snapshots.values() if s.image_id == img.image_id)
+        entities: list[Image | Snapshot] = [img, *made_for_it]
+        for entity in entities:
+            if entity.status in ("creating", "progressing"):
+                entity.fail_at, entity.fail_reason = at, reason

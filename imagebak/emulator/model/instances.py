@@ -1,0 +1,96 @@
+"""Instances and their disks: declared by the fixture, read by every front-end.
+
+Owns ``add_instance`` (which checks every disk before it generates any id, so a refused
+instance leaves neither a trace nor a consumed RNG draw) and the instance and disk lookups.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from imagebak.emulator.model.base import ModelBase
+from imagebak.emulator.model.entities import Disk, Instance
+
+
+class InstancesMixin(ModelBase):
+    def add_instance(
+        self,
+        account: str,
+        region: str,
+        instance_id: str,
+        *,
+        name: str,
+        disks: list[dict[str, Any]],
+        status: str = "running",
+        zone: str | None = None,
+    ) -> Instance:
+        """Declare an instance; each disk dict has the Disk fields (disk_id optional)."""
+        with self.lock:
+            acc = self._account(account)
+            self._check_region(acc, region)
+            if instance_id in self._instances:
+                raise ValueError(f"duplicate instance id {instance_id!r}")
+            if status not in ("running", "stopped"):
+                raise ValueError(f"instance status must be running or stopped, not {status!r}")
+            built = [Disk(**{**spec, "instance_id": instance_id}) for spec in disks]
+            self._check_disks(instance_id, built)
+            rules = self._rules(acc)
+            given = {d.disk_id for d in built}
+            for disk in built:
+                disk.disk_id = disk.disk_id or self._new_id(rules.disk_id, reserved=given)
+            inst = Instance(
+                instance_id, account, region, name, status, built, zone or rules.zone_format.format(region=region)
+            )
+            self._instances[instance_id] = inst
+            self._disks.update((d.disk_id, d) for d in built)
+            return copy.deepcopy(inst)
+
+    def _check_disks(self, instance_id: str, disks: list[Disk]) -> None:
+        seen: set[str] = set()
+        for disk in disks:
+            if disk.category not in ("cloud", "local"):
+                raise ValueError(f"disk {disk.device}: category must be cloud or local")
+            if disk.size_gb <= 0:
+                raise ValueError(f"disk {disk.device}: size_gb must be positive")
+            if disk.disk_id and (disk.disk_id in self._disks or disk.disk_id in seen):
+                raise ValueError(f"duplicate disk id {disk.disk_id!r}")
+            seen.add(disk.disk_id)
+        devices = [d.device for d in disks]
+        if len(set(devices)) != len(devices):
+            raise ValueError(f"instance {instance_id}: duplicate disk device names")
+        if sum(d.is_system for d in disks) != 1:
+            raise ValueError(f"instance {instance_id}: exactly one disk must be the system disk")
+
+    def get_instance(self, account: str, region: str, instance_id: str) -> Instance:
+        with self.lock:
+            return copy.deepcopy(self._instance(account, region, instance_id))
+
+    def list_instances(self, account: str, region: str, ids: list[str] | None = None) -> list[Instance]:
+        with self.lock:
+            self._check_region(self._account(account), region)
+            found = [
+                i
+                for i in self._instances.values()
+                if i.account == account and i.region == region and (ids is None or i.instance_id in ids)
+            ]
+            return copy.deepcopy(found)
+
+    def list_disks(
+        self,
+        account: str,
+        region: str,
+        instance_id: str | None = None,
+        disk_ids: list[str] | None = None,
+    ) -> list[Disk]:
+        disks = [
+            d
+            for inst in self.list_instances(account, region)
+            if instance_id is None or inst.instance_id == instance_id
+            for d in inst.disks
+        ]
+        return [d for d in disks if disk_ids is None or d.disk_id in disk_ids]
+
+    def get_disk(self, account: str, region: str, disk_id: str) -> Disk:
+        with self.lock:
+            return copy.deepcopy(self._disk(account, region, disk_id))
