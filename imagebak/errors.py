@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     QUOTA = 7  # nothing failed, but some instances were skipped for lack of quota
     CLOUD = 8  # a cloud or emulator could not be reached or refused a call outside any run
     TOO_SOON = 9  # a manual run was refused: the policy ran less than 12 hours ago (--force overrides)
+    NO_DR_COPY = 10  # images made, but a DR copy is impossible (encrypted image, or above the copy size limit)
 
 
 class ImagebakError(Exception):

@@ -28,17 +28,16 @@ class RunReport:
             return ExitCode.PARTIAL_FAILURE if (WorkStatus.DONE in statuses or in_progress) else ExitCode.TOTAL_FAILURE
         if in_progress and self.deadline_hit:
             return ExitCode.PARTIAL_FAILURE
-        if any(outcome_of_work(w) is Outcome.QUOTA_SKIP for w in works):
+        outcomes = {(w.error or {}).get("outcome") for w in works} | {
+            c.outcome for w in works for c in w.copies.values()
+        }
+        if Outcome.QUOTA_SKIP.value in outcomes:
             return ExitCode.QUOTA
+        if Outcome.COPY_IMPOSSIBLE.value in outcomes:
+            return ExitCode.NO_DR_COPY
         kinds = {n.kind for n in self.notes}
         if NoteKind.LOCKED in kinds:
             return ExitCode.LOCKED
         if NoteKind.TOO_SOON in kinds and not works:
             return ExitCode.TOO_SOON
         return ExitCode.OK
-
-
-def outcome_of_work(work: InstanceWork) -> Outcome | None:
-    """The named outcome an ended instance recorded (None while it is still in progress)."""
-    raw = (work.error or {}).get("outcome")
-    return Outcome(raw) if raw else None

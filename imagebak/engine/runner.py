@@ -197,7 +197,7 @@ class Engine:
             return
         cleanup_step.discard(self.ctx, execution, image.region, image.image_id)
         work.image = create_step.new_image_artifact(self.ctx, execution, work, attempt=image.attempt + 1)
-        work.image.size_gb = image.size_gb
+        work.image.size_gb, work.image.encrypted = image.size_gb, image.encrypted
         work.fire(WorkEvent.IMAGE_RETRY)
         self.ctx.save(execution, work)
         self.ctx.event(execution, work, step="create", outcome="retry", attempt=work.image.attempt)
@@ -220,14 +220,17 @@ class Engine:
             self._settle_copies(execution, work)
 
     def _settle_copies(self, execution: Execution, work: InstanceWork) -> None:
-        """Once no copy is still being made: done, or failed with every copy that did not make it."""
+        """Once no copy is still being made: failed if a copy failed, else done (skipped copies say why)."""
+        copies = list(work.copies.values())
         settled = (ArtifactState.AVAILABLE, ArtifactState.FAILED, ArtifactState.SKIPPED)
-        if any(c.state not in settled for c in work.copies.values()):
+        if any(c.state not in settled for c in copies):
             return
-        bad = [f"{c.region}: {c.detail}" for c in work.copies.values() if c.state is not ArtifactState.AVAILABLE]
-        if bad:
-            self._end(execution, work, Outcome.FAILED, "copy failed: " + "; ".join(bad), "CopyFailed", step="copy")
+        failed = [f"{c.region}: {c.detail}" for c in copies if c.state is ArtifactState.FAILED]
+        if failed:
+            self._end(execution, work, Outcome.FAILED, "copy failed: " + "; ".join(failed), "CopyFailed", step="copy")
             return
+        skipped = [f"{c.region}: {c.detail}" for c in copies if c.state is ArtifactState.SKIPPED]
+        work.reason = "copy skipped: " + "; ".join(skipped) if skipped else ""
         work.fire(WorkEvent.COPIES_SETTLED)
         self.ctx.save(execution, work)
         self.ctx.event(
@@ -236,7 +239,9 @@ class Engine:
             step="done",
             outcome=Outcome.OK.value,
             image_id=work.image.image_id if work.image else None,
-            copies={c.region: c.image_id for c in work.copies.values()},
+            copies={c.region: c.image_id for c in copies if c.image_id},
+            skipped={c.region: c.outcome for c in copies if c.state is ArtifactState.SKIPPED} or None,
+            message=work.reason or None,
         )
 
     def _finish(self) -> None:
