@@ -78,6 +78,7 @@ class NoteKind(str, Enum):
     """Why a selected policy did not start in this invocation."""
 
     LOCKED = "locked"  # another process works on it
+    ACCOUNT = "account"  # its account cannot be used now (credentials, SDK, removed from the file)
     TOO_SOON = "too_soon"  # a manual run within the 12-hour floor
     BUSY = "busy"  # its previous execution is still in flight and was resumed instead
 
