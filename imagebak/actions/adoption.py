@@ -14,7 +14,7 @@ refused outright, so it needs no look-up.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from imagebak.actions.port import StepContext
 from imagebak.execution.records import Artifact, WorkItem
@@ -50,12 +50,12 @@ def submit_once(ctx: StepContext, items: Sequence[WorkItem], step: str, submit: 
             ref = provider.find_submitted(artifact.region, artifact.key, artifact.name)
             if ref is not None:
                 _record(ctx, item, step, ref, ArtifactEvent.ADOPTED)
-            elif artifact.key in replies_lost and _just_attempted(artifact):
+            elif artifact.key in replies_lost and _just_attempted(artifact, ctx.now()):
                 unseen.append(item)  # it may exist but not show yet: look again on the next pass
         todo = [i for i in todo if i.artifact.state is not ArtifactState.PENDING and i not in unseen]
         if not todo:
             return
-        attempted_at = datetime.now(timezone.utc).isoformat()
+        attempted_at = ctx.now().isoformat()
         for item in todo:
             item.artifact.fire(ArtifactEvent.SUBMIT)
             item.artifact.attempted_at = attempted_at
@@ -80,11 +80,11 @@ def submit_once(ctx: StepContext, items: Sequence[WorkItem], step: str, submit: 
     call_with_retry(attempt, classify=None, policy=provider.retry_policy, sleep=provider.pause)
 
 
-def _just_attempted(artifact: Artifact) -> bool:
+def _just_attempted(artifact: Artifact, now: datetime) -> bool:
     """Submitted so recently that a list or describe call may not show the result yet."""
     if artifact.attempted_at is None:
         return False
-    return datetime.now(timezone.utc) - datetime.fromisoformat(artifact.attempted_at) < VISIBILITY_GRACE
+    return now - datetime.fromisoformat(artifact.attempted_at) < VISIBILITY_GRACE
 
 
 def _record(ctx: StepContext, item: WorkItem, step: str, ref: str, event: ArtifactEvent) -> None:

@@ -140,7 +140,10 @@ def tag(ctx: StepContext, item: WorkItem) -> None:
     try:
         ctx.provider(item.account).tag_image(artifact.region, artifact.image_id or "", tags)
     except ProviderError as error:
-        ctx.error_event(execution, work, "tag", error)
-        return
-    artifact.tagged = True
+        ctx.error_event(execution, work, "tag", error, region=artifact.region, image_id=artifact.image_id)
+        if outcome_of(error) is Outcome.RETRY_LATER:
+            return  # tried again on the next pass, before the instance counts as done
+        artifact.outcome, artifact.detail = Outcome.FAILED.value, f"ownership tags not set: {error.describe()}"
+    else:
+        artifact.tagged = True
     ctx.save(execution, work)

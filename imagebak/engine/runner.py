@@ -19,7 +19,7 @@ from imagebak.actions import wait as wait_step
 from imagebak.engine.context import RunContext
 from imagebak.engine.lanes import run_in_lanes
 from imagebak.engine.options import RunOptions
-from imagebak.execution.records import Execution, InstanceWork, WorkItem
+from imagebak.execution.records import Artifact, Execution, InstanceWork, WorkItem
 from imagebak.execution.states import ArtifactState, Outcome, WorkEvent, WorkStatus
 from imagebak.providers import retry
 from imagebak.providers.base import ProviderError
@@ -210,7 +210,7 @@ class Engine:
     def _poll_copies(self) -> None:
         self._poll(self._copies(), "copy")
         for execution, work, copy in self._copies():
-            if copy.state is ArtifactState.AVAILABLE and not copy.tagged:
+            if _needs_tags(copy):
                 copy_step.tag(self.ctx, WorkItem(execution, work, copy))
             elif copy.state is ArtifactState.FAILED and copy.attempt <= execution.policy.retry_failed:
                 cleanup_step.discard(self.ctx, execution, copy.region, copy.image_id)
@@ -223,7 +223,7 @@ class Engine:
         """Once no copy is still being made: failed if a copy failed, else done (skipped copies say why)."""
         copies = list(work.copies.values())
         settled = (ArtifactState.AVAILABLE, ArtifactState.FAILED, ArtifactState.SKIPPED)
-        if any(c.state not in settled for c in copies):
+        if any(c.state not in settled or _needs_tags(c) for c in copies):
             return
         failed = [f"{c.region}: {c.detail}" for c in copies if c.state is ArtifactState.FAILED]
         if failed:
@@ -256,3 +256,8 @@ class Engine:
         copying = sum(1 for item in self._copies() if item.artifact.state is not ArtifactState.AVAILABLE)
         images = ", ".join(f"{p}%" for p in creating[:8]) + (" ..." if len(creating) > 8 else "")
         return f"waiting: {len(creating)} image(s) creating [{images}], {copying} copy(ies) in progress"
+
+
+def _needs_tags(copy: Artifact) -> bool:
+    """Available, but its ownership tags are not set yet (and setting them has not failed for good)."""
+    return copy.state is ArtifactState.AVAILABLE and not copy.tagged and copy.outcome is None

@@ -103,7 +103,7 @@ def _why_not(
         return Note(entry.policy.name, NoteKind.BUSY, "the previous execution is still in progress and was resumed")
     problem = account_problem(entry.policy.account)
     if problem is not None:
-        return Note(entry.policy.name, NoteKind.ACCOUNT, f"not started: {problem}")
+        return Note(entry.policy.name, NoteKind.ACCOUNT, problem)
     if locks is not None and not locks.acquire(entry.key):
         return _locked(entry.policy.name)
     return None

@@ -128,17 +128,17 @@ def failed_copy_is_replanned(h: Harness) -> None:
 
 
 @scenario
-def copy_above_the_size_limit_is_skipped_and_fails_the_instance(h: Harness) -> None:
+def copy_above_the_size_limit_is_skipped_the_image_stands(h: Harness) -> None:
     h.set_limits(ProviderLimits(copy_size_limit_gb={SOURCE: 100}))  # the image is 140 GB
     report = h.run("nightly")
     work = only_work(report)
-    assert work.status is WorkStatus.FAILED
-    assert work.reason.startswith("copy failed: ") and "140 GB exceeds the 100 GB limit" in work.reason
-    assert {c.state for c in work.copies.values()} == {ArtifactState.SKIPPED}
+    assert work.status is WorkStatus.DONE  # the image is made: a DR copy is impossible, not failed
+    assert work.reason.startswith("copy skipped: ") and "140 GB exceeds the 100 GB limit" in work.reason
+    assert {(c.state, c.outcome) for c in work.copies.values()} == {(ArtifactState.SKIPPED, "copy-impossible")}
     assert ("planned", "skipped", "skipped") in h.transitions(A)
-    assert ("copying", "failed", "failed") in h.transitions(W)
+    assert ("copying", "copies-settled", "done") in h.transitions(W)
     assert h.calls("copy_images") == 0
-    assert report.exit_code() is ExitCode.TOTAL_FAILURE
+    assert report.exit_code() is ExitCode.NO_DR_COPY
 
 
 @scenario
@@ -206,10 +206,10 @@ def create_still_failing_after_retries_stays_submitting(h: Harness) -> None:
     assert first.status is WorkStatus.CREATING and first.reason.startswith("will retry: ")
     assert first.image is not None and first.image.state is ArtifactState.SUBMITTING
     assert h.calls("find_submitted") == 2  # attempts 2 and 3 looked up first
-    report = h.run()
+    report = h.run()  # resumed: looked up (again after the visibility grace), then submitted
     assert ("submitting", "submit", "submitting") in h.transitions(A)
     assert only_work(report).status is WorkStatus.DONE
-    assert h.calls("create_image") == 4 and h.calls("find_submitted") == 3
+    assert h.calls("create_image") == 4 and h.calls("find_submitted") >= 3
     assert_one_image_and_one_copy_per_region(h, report)
 
 
@@ -255,13 +255,15 @@ def copy_refused_for_good_is_made_afresh_while_retries_last(h: Harness) -> None:
 
 
 @scenario
-def copy_without_destination_quota_fails_the_instance(h: Harness) -> None:
+def copy_without_destination_quota_is_a_quota_skip_of_that_region(h: Harness) -> None:
     h.model.set_quota("acct", DESTS[0], "image", 0)
     report = h.run("nightly")
     work = only_work(report)
     assert ("submitting", "skipped", "skipped") in h.transitions(A)
-    assert work.status is WorkStatus.FAILED and work.reason.startswith("copy failed: ")
-    assert report.exit_code() is ExitCode.TOTAL_FAILURE
+    assert work.status is WorkStatus.DONE and work.reason.startswith("copy skipped: ")
+    outcomes = {c.region: (c.state, c.outcome) for c in work.copies.values()}
+    assert outcomes == {DESTS[0]: (ArtifactState.SKIPPED, "quota-skip"), DESTS[1]: (ArtifactState.AVAILABLE, None)}
+    assert report.exit_code() is ExitCode.QUOTA
 
 
 @scenario
@@ -273,7 +275,7 @@ def resumed_submission_is_submitted_again(h: Harness) -> None:
     report = h.run()
     assert ("submitting", "submit", "submitting") in h.transitions(A)
     assert only_work(report).status is WorkStatus.DONE
-    assert h.calls("find_submitted") == 1 and h.calls("create_image") == 1
+    assert h.calls("find_submitted") >= 1 and h.calls("create_image") == 1  # looked up until the grace passed
     assert_one_image_and_one_copy_per_region(h, report)
 
 
@@ -338,7 +340,7 @@ def create_that_never_reached_the_cloud_is_made_once(h: Harness) -> None:
     h.provider.fail("create_image", ErrorKind.TIMEOUT, code="ConnectTimeout")  # refused before the cloud
     report = h.run("nightly")
     assert only_work(report).status is WorkStatus.DONE
-    assert h.calls("find_submitted") == 1 and h.calls("create_image") == 2
+    assert h.calls("find_submitted") >= 1 and h.calls("create_image") == 2  # looked up until the grace passed
     assert ("submitting", "adopted", "pending") not in h.transitions(A)
     assert_one_image_and_one_copy_per_region(h, report)
 
@@ -346,7 +348,6 @@ def create_that_never_reached_the_cloud_is_made_once(h: Harness) -> None:
 # ---- suspected engine bugs: strict xfail, so a fix turns them into failures to un-mark ----------
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a copy whose tag call failed is settled done, never tagged")
 def test_copy_whose_tagging_failed_is_tagged_before_the_instance_is_done(h: Harness) -> None:
     h.provider.copy_tags = False
     h.provider.fail("tag_image", ErrorKind.UNAVAILABLE)  # still failing after the adapter's own retries
@@ -357,7 +358,6 @@ def test_copy_whose_tagging_failed_is_tagged_before_the_instance_is_done(h: Harn
     assert untagged == [], "copies left without ownership tags"
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a recovered instance keeps the stale 'will retry' reason")
 def test_instance_that_recovered_from_a_transient_error_keeps_no_retry_reason(h: Harness) -> None:
     h.provider.fail("get_instance", ErrorKind.THROTTLED, code="Throttling")
     work = only_work(h.run("nightly"))

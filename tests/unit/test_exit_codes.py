@@ -41,13 +41,13 @@ def test_some_failed_and_some_in_progress_is_1(h: Harness) -> None:
     assert report.exit_code() is ExitCode.PARTIAL_FAILURE
 
 
-def test_deadline_passed_with_work_in_flight_is_1_and_the_next_run_finishes(h: Harness) -> None:
+def test_deadline_passed_with_work_in_flight_is_11_and_the_next_run_finishes(h: Harness) -> None:
     report = h.run("nightly", deadline_seconds=IMAGE_SECONDS / 2)
     work = only_work(report)
     assert report.deadline_hit
     assert work.status is WorkStatus.CREATING and work.image is not None
     assert work.image.state is ArtifactState.PENDING
-    assert report.exit_code() is ExitCode.PARTIAL_FAILURE
+    assert report.exit_code() is ExitCode.IN_FLIGHT  # nothing failed: not a partial failure
     again = h.run()
     assert only_work(again).status is WorkStatus.DONE and again.exit_code() is ExitCode.OK
     assert h.calls("create_image") == 1
@@ -142,7 +142,7 @@ Q = Outcome.QUOTA_SKIP
         ((F, S), Q, [], False, ExitCode.TOTAL_FAILURE),  # a skipped instance is no success
         ((F, D), None, [note(NoteKind.LOCKED)], False, ExitCode.PARTIAL_FAILURE),
         ((F, C), None, [], False, ExitCode.PARTIAL_FAILURE),
-        ((C, S), Q, [note(NoteKind.LOCKED)], True, ExitCode.PARTIAL_FAILURE),  # the deadline before quota
+        ((C, S), Q, [note(NoteKind.LOCKED)], True, ExitCode.IN_FLIGHT),  # the deadline before quota
         ((C, S), Q, [], False, ExitCode.QUOTA),  # without the deadline, quota
         ((D, S), Q, [note(NoteKind.LOCKED), note(NoteKind.TOO_SOON)], False, ExitCode.QUOTA),  # quota before locks
         ((D, S), Outcome.SKIPPED, [], False, ExitCode.OK),  # a skip that is not about quota
@@ -151,6 +151,9 @@ Q = Outcome.QUOTA_SKIP
         ((), None, [note(NoteKind.TOO_SOON)], False, ExitCode.TOO_SOON),
         ((), None, [note(NoteKind.BUSY)], False, ExitCode.OK),
         ((), None, [], True, ExitCode.OK),
+        ((D, S), Outcome.COPY_IMPOSSIBLE, [note(NoteKind.ACCOUNT)], False, ExitCode.NO_DR_COPY),  # before accounts
+        ((D,), None, [note(NoteKind.ACCOUNT), note(NoteKind.LOCKED)], False, ExitCode.ACCOUNT),  # before locks
+        ((C,), None, [note(NoteKind.ACCOUNT)], True, ExitCode.IN_FLIGHT),
     ],
 )
 def test_precedence(
@@ -158,3 +161,9 @@ def test_precedence(
 ) -> None:
     executions = [execution(*statuses, outcome=outcome)] if statuses else []
     assert RunReport(executions, notes, deadline).exit_code() is code
+
+
+@pytest.mark.parametrize(("statuses", "code"), [((C,), ExitCode.STALLED), ((F, C), ExitCode.PARTIAL_FAILURE)])
+def test_a_stall_comes_right_after_failures(statuses: tuple[WorkStatus, ...], code: ExitCode) -> None:
+    report = RunReport([execution(*statuses)], [note(NoteKind.LOCKED)], True, ["nightly: no progress for 25 h"])
+    assert report.exit_code() is code

@@ -18,10 +18,8 @@ from imagebak.execution.states import (
     ArtifactState,
     IllegalTransition,
     Machine,
-    Outcome,
     WorkEvent,
     WorkStatus,
-    work_event_of,
 )
 
 ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "dev" / "architecture.md"
@@ -130,18 +128,6 @@ def test_records_refuse_illegal_events_and_keep_their_state() -> None:
     with pytest.raises(IllegalTransition):
         artifact.fire(ArtifactEvent.ACCEPTED)  # never without SUBMIT first
     assert artifact.state is ArtifactState.PLANNED
-
-
-@pytest.mark.parametrize(
-    ("outcome", "event"),
-    [
-        (Outcome.QUOTA_SKIP, WorkEvent.SKIPPED),
-        (Outcome.SKIPPED, WorkEvent.SKIPPED),
-        (Outcome.FAILED, WorkEvent.FAILED),
-    ],
-)
-def test_work_event_of_a_final_outcome(outcome: Outcome, event: WorkEvent) -> None:
-    assert work_event_of(outcome) is event
 
 
 def test_mermaid_lists_every_transition_once(machine: Case) -> None:
