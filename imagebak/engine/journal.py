@@ -75,7 +75,7 @@ class Journal:
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             fd = self._open()
-            _checked(lambda: (os.write(fd, line), os.fsync(fd)), self._path, "append to the journal")
+            _checked(lambda: _append_durably(fd, line), self._path, "append to the journal")
             self._pending.append(entry)
 
     def _open(self) -> int:
@@ -158,6 +158,11 @@ def _entries(raw: bytes, path: Path) -> list[Entry]:
             raise StateError(f"{path}:{number}: corrupt journal line ({exc}); move the file away to go on") from None
         entries.append(entry)
     return entries
+
+
+def _append_durably(fd: int, line: bytes) -> None:
+    os.write(fd, line)
+    os.fsync(fd)
 
 
 def _well_formed(entry: Any) -> bool:
