@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": BASE,
     "schedule": BASE,
     "retention": BASE,
+    "hooks": BASE,
     "state": BASE | {"schedule"},
     "plan": BASE | {"config", "schedule", "state"},
     "providers": BASE,
@@ -32,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "engine": BASE | {"config", "schedule", "state", "plan", "execution", "actions", "providers", "retention"},
     "emulator": BASE,
     "commands": BASE
-    | {"config", "schedule", "state", "plan", "engine", "execution", "providers", "output", "emulator"},
+    | {"config", "schedule", "state", "plan", "engine", "execution", "providers", "output", "emulator", "hooks"},
     "cli": BASE | {"commands", "config", "emulator", "__init__"},
     "__main__": {"cli"},
     "__init__": set(),
