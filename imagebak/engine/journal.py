@@ -104,6 +104,19 @@ class Journal:
         return self._fd
 
 
+def replay_all(state: State) -> None:
+    """Read-only views (status, history, check): apply every log, live ones too, without locking or removing."""
+    for path in sorted(state.path.parent.glob(f"{state.path.name}.wal.*")):
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            continue  # compacted and removed meanwhile
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read the journal: {exc.strerror}") from None
+        for entry in _entries(raw, path):
+            apply(state, entry)
+
+
 def recover(state: State) -> list[Path]:
     """Fold the logs of dead processes into ``state``; returns them, to remove once the state is written.
 
