@@ -50,7 +50,7 @@ def cli(ctx: click.Context, config: str | None, state: str | None) -> None:
 cli.add_command(policy_cmds.policy)
 cli.add_command(plan_cmd.plan)
 cli.add_command(run_cmd.run)
-for _command in (report_cmds.status, report_cmds.history, report_cmds.check):
+for _command in (report_cmds.status, report_cmds.history, report_cmds.check, report_cmds.images):
     cli.add_command(_command)
 cli.add_command(emulator)
 

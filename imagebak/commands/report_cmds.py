@@ -7,12 +7,14 @@ from datetime import datetime
 
 import click
 
+from imagebak.commands.connect import connected
 from imagebak.commands.context import AppContext, parse_time, pass_app
 from imagebak.config.schema import parse_interval
 from imagebak.engine import inventory
 from imagebak.engine.inventory import Freshness, PointAge
 from imagebak.errors import ImagebakError
 from imagebak.output import emit_json, format_option, local_time, table
+from imagebak.ownership import TAG_INSTANCE
 from imagebak.plan import build_plan
 
 
@@ -169,3 +171,60 @@ def status(app: AppContext, fmt: str) -> None:
         return
     headers = ("POLICY", "ACCOUNT/REGION", "LAST RUN", "OUTCOME", "IN FLIGHT", "NEXT RUN", "STALE POINTS")
     click.echo(table(headers, [r.row(now) for r in rows]))
+
+
+@click.command()
+@click.option("--policy", "policies", multiple=True, metavar="NAME", help="Only this policy (repeatable).")
+@click.option("--instance", metavar="ID", help="Only this instance.")
+@click.option("--region", metavar="REGION", help="Only this region (source or copy).")
+@format_option
+@pass_app
+def images(app: AppContext, policies: tuple[str, ...], instance: str | None, region: str | None, fmt: str) -> None:
+    """Every recovery point imagebak made: id, status, age, size, the latest; and where cloud and state disagree.
+
+    Reads the cloud (one look-up by ownership marks per instance and region) and the state file.
+    """
+    loaded = app.load()
+    now = app.now()
+    state = inventory.observed(app.store(loaded))
+    found: list[inventory.RecoveryImage] = []
+    with connected(loaded) as connector:
+        for policy in loaded.model.policies:
+            if policies and policy.name not in policies:
+                continue
+            provider = connector.provider(policy.account)
+            for where in [policy.region, *(t.region for t in policy.copy_to)]:
+                if region not in (None, where):
+                    continue
+                for iid in policy.instances:
+                    if instance not in (None, iid):
+                        continue
+                    marks = provider.find_images(where, {TAG_INSTANCE: iid})
+                    seen = [(s.image_id or s.ref, s.state.value, s.size_gb) for s in marks]
+                    found += inventory.recovery_images(state, policy, where, iid, seen)
+    if fmt == "json":
+        emit_json({"at": now.isoformat(), "images": [i.to_json() for i in found]})
+        return
+    rows = [
+        (
+            i.policy,
+            i.instance,
+            i.region,
+            i.image_id,
+            i.cloud_state or "-",
+            _age(i.created_at, now),
+            i.size_gb or "-",
+            "yes" if i.latest else "",
+            "" if i.agreement == "ok" else i.agreement,
+        )
+        for i in found
+    ]
+    headers = ("POLICY", "INSTANCE", "REGION", "IMAGE", "STATUS", "AGE", "GB", "LATEST", "DISAGREEMENT")
+    click.echo(table(headers, rows) if rows else "no recovery points")
+
+
+def _age(created_at: str | None, now: datetime) -> str:
+    if created_at is None:
+        return "-"
+    hours = (now - datetime.fromisoformat(created_at)).total_seconds() / 3600
+    return f"{hours / 24:.1f}d" if hours >= 48 else f"{hours:.1f}h"

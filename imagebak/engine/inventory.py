@@ -130,3 +130,51 @@ def history(state: State, names: Iterable[str] = (), since: datetime | None = No
 def in_flight(state: State, key: str) -> list[dict[str, Any]]:
     """The unfinished executions of one policy, as recorded."""
     return list(state.policies.get(key, {}).get(EXECUTIONS, {}).values())
+
+
+@dataclass(frozen=True)
+class RecoveryImage:
+    """One image of a recovery point, as the state records it and the cloud shows it."""
+
+    policy: str
+    instance: str
+    region: str
+    image_id: str
+    run: str | None  # None: the cloud shows it with imagebak's marks, the state does not know it
+    created_at: str | None
+    cloud_state: str | None  # None: the state knows it, the cloud does not show it
+    size_gb: int | None
+    latest: bool
+
+    @property
+    def agreement(self) -> str:
+        if self.run is None:
+            return "untracked: in the cloud, not in the state"
+        if self.cloud_state is None:
+            return "missing: in the state, not in the cloud"
+        return "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "agreement": self.agreement}
+
+
+def recovery_images(
+    state: State, policy: Policy, region: str, instance: str, found: Iterable[tuple[str, str, int | None]]
+) -> list[RecoveryImage]:
+    """Join the state's points of one instance in one region with what the cloud shows (id, state, size)."""
+    cloud = {image_id: (status, size) for image_id, status, size in found}
+    recorded = [p for p in points(state, policy) if p["instance"] == instance and p["region"] == region]
+    newest = max((p["created_at"] for p in recorded), default=None)
+    images = []
+    for point in recorded:
+        for image_id in point["image_ids"]:
+            status, size = cloud.pop(image_id, (None, None))
+            latest = point["created_at"] == newest
+            images.append(
+                RecoveryImage(
+                    policy.name, instance, region, image_id, point["run"], point["created_at"], status, size, latest
+                )
+            )
+    for image_id, (status, size) in cloud.items():
+        images.append(RecoveryImage(policy.name, instance, region, image_id, None, None, status, size, False))
+    return images

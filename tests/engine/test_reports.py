@@ -8,6 +8,7 @@ from click.testing import CliRunner, Result
 from world import World
 
 from imagebak.cli import cli
+from imagebak.ownership import TAG_INSTANCE
 
 
 def command(world: World, *args: str) -> Result:
@@ -65,3 +66,24 @@ def test_status_and_history_show_the_runs(world: World, monkeypatch):
     assert "does not exist" in broken["errors"][0]
     text = command(world, "history", "--policy", "nightly").output
     assert "nightly" in text and "broken" not in text
+
+
+def test_images_lists_recovery_points_and_where_cloud_and_state_disagree(world_for):
+    world = world_for("aliyun")
+    world.write_policies(world.policy(copy_to=[world.vendor.copy_to[0]]))
+    code, report = world.run_json("--policy", "nightly")
+    assert code == 0
+    work = report["executions"][0]["instances"][world.vendor.web]
+    model, account = world.emulator.model, world.vendor.account
+    stray = model.create_image(
+        account, world.vendor.region, world.vendor.web, name="by-hand", tags={TAG_INSTANCE: world.vendor.web}
+    ).image_id
+    (copy_id,) = [c["image_id"] for c in work["copies"].values()]
+    model.delete_image(account, world.vendor.copy_to[0], copy_id)
+    listed = json.loads(command(world, "images", "--format", "json").output)["images"]
+    by_id = {i["image_id"]: i for i in listed}
+    assert by_id[work["image"]["image_id"]]["agreement"] == "ok" and by_id[work["image"]["image_id"]]["latest"]
+    assert by_id[stray]["agreement"].startswith("untracked")
+    assert by_id[copy_id]["agreement"].startswith("missing")
+    only_copies = json.loads(command(world, "images", "--region", world.vendor.copy_to[0], "--format", "json").output)
+    assert [i["image_id"] for i in only_copies["images"]] == [copy_id]
