@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
@@ -54,6 +57,24 @@ def validate_file(path: FsPath) -> tuple[PolicyFile | None, list[Diagnostic]]:
 
 
 def validate_text(text: str, file: str) -> tuple[PolicyFile | None, list[Diagnostic]]:
+    with _collector_paused():
+        return _validate_text(text, file)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Validation makes ~10 objects per value and none that form cycles: with the cycle collector
+    running over them again and again, a file of 2,000 policies took 40 % longer."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _validate_text(text: str, file: str) -> tuple[PolicyFile | None, list[Diagnostic]]:
     doc = load_yaml(text, file)
     diagnostics = list(doc.errors)
     if doc.data is None and not diagnostics:
