@@ -30,9 +30,7 @@ def validate(app: AppContext, file: str | None, fmt: str) -> None:
     path = config_path(file or app.config_arg)
     model, diagnostics = validate_file(path)
     if fmt == "json":
-        emit_json(
-            {"file": str(path), "valid": model is not None, "errors": [d.to_json() for d in diagnostics]}
-        )
+        emit_json({"file": str(path), "valid": model is not None, "errors": [d.to_json() for d in diagnostics]})
     elif model is None:
         for diagnostic in diagnostics:
             click.echo(str(diagnostic))
@@ -67,9 +65,7 @@ def list_policies(app: AppContext, fmt: str) -> None:
         )
         for e in entries
     ]
-    click.echo(
-        table(("POLICY", "ACCOUNT/REGION", "ENABLED", "EVERY", "NEXT RUN", "INSTANCES", "COPY TO"), rows)
-    )
+    click.echo(table(("POLICY", "ACCOUNT/REGION", "ENABLED", "EVERY", "NEXT RUN", "INSTANCES", "COPY TO"), rows))
 
 
 @policy.command()
