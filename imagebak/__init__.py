@@ -4,4 +4,4 @@ Importing this package must stay cheap: no vendor SDK is imported here or by the
 until a command actually talks to a cloud.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the only place the version is written (pyproject.toml reads it from here)

@@ -1,28 +1,56 @@
 """The command line: thin wrappers that load the config, call one module, and print.
 
 Every anticipated failure is an ImagebakError with a one-line message and a documented exit
-code; Click's own usage errors exit with 2. Vendor SDKs are imported only by commands that
-talk to a cloud.
+code; Click's own usage errors exit with 2. Each command's module is imported only when that
+command runs, so ``imagebak --help`` imports no command, ``policy validate`` and ``plan`` import
+neither the engine nor the emulator, and vendor SDKs load only when a command talks to a cloud.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import click
 
 from imagebak import __version__
-from imagebak.commands import plan_cmd, policy_cmds, report_cmds, run_cmd
-from imagebak.commands.context import AppContext
-from imagebak.emulator.cli import emulator
-from imagebak.errors import ConfigError, ImagebakError
+from imagebak.errors import ConfigError, ImagebakError, one_line
 
 INTERNAL_ERROR = 70
 
+# name -> (module:attribute, the one-line summary `imagebak --help` lists without importing it)
+COMMANDS = {
+    "emulator": ("imagebak.emulator.cli:emulator", "Local cloud emulator for Aliyun ECS, Huawei IMS and JD Cloud VM."),
+    "plan": ("imagebak.commands.plan_cmd:plan", "Show which policies are due now (or --at TIME), and why."),
+    "policy": ("imagebak.commands.policy_cmds:policy", "Check, list and describe the policy file."),
+    "run": ("imagebak.commands.run_cmd:run", "Create due images, wait for them, copy them to other regions."),
+    "status": ("imagebak.commands.report_cmds:status", "Per policy: the last run, work in flight, the next run."),
+    "history": ("imagebak.commands.report_cmds:history", "Past executions, one line each."),
+    "check": ("imagebak.commands.report_cmds:check", "Is every recovery point fresh? (a Nagios/Icinga plugin)"),
+    "images": ("imagebak.commands.report_cmds:images", "Every recovery point, from the cloud and the state."),
+}
+
 
 class ImagebakGroup(click.Group):
-    """Maps anticipated failures to one line on stderr and their documented exit code."""
+    """Loads each command on first use; maps anticipated failures to one line and their exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _, attribute = COMMANDS[cmd_name][0].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [
+            (name, COMMANDS[name][1] if name in COMMANDS else self.commands[name].get_short_help_str())
+            for name in self.list_commands(ctx)
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -31,28 +59,33 @@ class ImagebakGroup(click.Group):
             click.echo(str(exc), err=True)
             raise click.exceptions.Exit(int(exc.exit_code)) from None
         except ImagebakError as exc:
-            click.echo(f"imagebak: {exc}", err=True)
+            click.echo(f"imagebak: {one_line(str(exc))}", err=True)
             raise click.exceptions.Exit(int(exc.exit_code)) from None
 
 
 @click.group(cls=ImagebakGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="imagebak")
-@click.option("-c", "--config", metavar="FILE", envvar="IMAGEBAK_CONFIG", show_envvar=True,
-              help="Policy file.  [default: ./policies.yaml]")
-@click.option("--state", metavar="FILE", envvar="IMAGEBAK_STATE", show_envvar=True,
-              help="State file.  [default: the policy file's `state:` key, .imagebak/state.json]")
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    envvar="IMAGEBAK_CONFIG",
+    show_envvar=True,
+    help="Policy file.  [default: ./policies.yaml]",
+)
+@click.option(
+    "--state",
+    metavar="FILE",
+    envvar="IMAGEBAK_STATE",
+    show_envvar=True,
+    help="State file.  [default: the policy file's `state:` key, .imagebak/state.json]",
+)
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, state: str | None) -> None:
     """Scheduled VM images, copied to another region for cold disaster recovery."""
+    from imagebak.commands.context import AppContext
+
     ctx.obj = AppContext(config, state)
-
-
-cli.add_command(policy_cmds.policy)
-cli.add_command(plan_cmd.plan)
-cli.add_command(run_cmd.run)
-for _command in (report_cmds.status, report_cmds.history, report_cmds.check, report_cmds.images):
-    cli.add_command(_command)
-cli.add_command(emulator)
 
 
 def main() -> None:
@@ -62,6 +95,8 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("IMAGEBAK_DEBUG"):
             raise
-        click.echo(f"imagebak: internal error: {type(exc).__name__}: {exc} (set IMAGEBAK_DEBUG=1 for details)",
-                   err=True)
+        click.echo(
+            f"imagebak: internal error: {type(exc).__name__}: {one_line(str(exc))} (set IMAGEBAK_DEBUG=1 for details)",
+            err=True,
+        )
         sys.exit(INTERNAL_ERROR)

@@ -10,6 +10,17 @@ from __future__ import annotations
 from enum import IntEnum
 
 
+def one_line(text: str) -> str:
+    """``text`` with every character that would break or garble a line escaped (``\\n``, ``\\u2028``, ``\\x85``...).
+
+    Messages and diagnostics echo values from the user's files; one of them must never turn one
+    message into two lines (or move the cursor), or tools that read one finding per line go wrong.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
 class ExitCode(IntEnum):
     """Documented process exit codes (README, "Exit codes")."""
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from imagebak.errors import one_line
+
 FORMATS = ("text", "json")
 format_option = click.option(
     "--format",
@@ -27,7 +29,8 @@ def _width(text: str) -> int:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers], *[[("" if c is None else str(c)) for c in row] for row in rows]]
+    """Aligned columns; a value with a line break in it (an odd region name) is escaped, not wrapped."""
+    cells = [[str(h) for h in headers], *[[("" if c is None else one_line(str(c))) for c in row] for row in rows]]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)).rstrip()

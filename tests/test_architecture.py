@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "schedule": BASE,
     "retention": BASE,
     "hooks": BASE,
-    "state": BASE | {"schedule"},
+    "state": BASE | {"schedule", "execution"},  # the records of executions are the schema of their entries
     "plan": BASE | {"config", "schedule", "state"},
     "providers": BASE,
     "execution": BASE,

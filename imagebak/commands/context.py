@@ -1,16 +1,23 @@
-"""What every command shares: where the config and state are, and what time it is."""
+"""What every command shares: where the config and state are, and what time it is.
+
+Cheap to import (the CLI creates an ``AppContext`` for every command, ``emulator`` included):
+the config loader and the state store are imported when a command first asks for them.
+"""
 
 from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from imagebak.config import LoadedConfig, load_config
 from imagebak.errors import ExitCode, ImagebakError
-from imagebak.state import STATE_ENV, StateStore
+
+if TYPE_CHECKING:
+    from imagebak.config import LoadedConfig
+    from imagebak.state import StateStore
 
 NOW_ENV = "IMAGEBAK_NOW"  # pins "now" for demos and tests; ISO 8601 with offset
 
@@ -24,6 +31,12 @@ def parse_time(text: str, what: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         raise ImagebakError(f"{what}: {text!r} needs a timezone offset, e.g. +08:00 or Z", ExitCode.USAGE)
+    from imagebak.config.schema import EARLIEST_START, LATEST_START  # the range schedules are computed in
+
+    if not EARLIEST_START <= moment < LATEST_START:
+        raise ImagebakError(
+            f"{what}: {text!r} is out of range ({EARLIEST_START.year} to {LATEST_START.year - 1})", ExitCode.USAGE
+        )
     return moment
 
 
@@ -33,9 +46,13 @@ class AppContext:
         self.state_arg = state
 
     def load(self) -> LoadedConfig:
+        from imagebak.config import load_config
+
         return load_config(self.config_arg)
 
     def store(self, loaded: LoadedConfig) -> StateStore:
+        from imagebak.state import STATE_ENV, StateStore
+
         explicit = self.state_arg or os.environ.get(STATE_ENV)
         return StateStore(Path(explicit) if explicit else loaded.resolve(loaded.model.state))
 

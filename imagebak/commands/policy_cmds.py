@@ -9,9 +9,8 @@ import click
 from imagebak.commands.context import AppContext, pass_app
 from imagebak.config import config_path, validate_file
 from imagebak.config.schema import json_schema
-from imagebak.errors import ExitCode
+from imagebak.errors import ExitCode, one_line
 from imagebak.output import emit_json, format_option, local_time, table
-from imagebak.plan import build_plan
 
 
 @click.group()
@@ -31,15 +30,13 @@ def validate(app: AppContext, file: str | None, fmt: str) -> None:
     path = config_path(file or app.config_arg)
     model, diagnostics = validate_file(path)
     if fmt == "json":
-        emit_json(
-            {"file": str(path), "valid": model is not None, "errors": [d.to_json() for d in diagnostics]}
-        )
+        emit_json({"file": str(path), "valid": model is not None, "errors": [d.to_json() for d in diagnostics]})
     elif model is None:
         for diagnostic in diagnostics:
             click.echo(str(diagnostic))
-        click.echo(f"{path}: {len(diagnostics)} problem(s)", err=True)
+        click.echo(one_line(f"{path}: {len(diagnostics)} problem(s)"), err=True)
     else:
-        click.echo(f"{path}: OK ({len(model.accounts)} accounts, {len(model.policies)} policies)")
+        click.echo(one_line(f"{path}: OK ({len(model.accounts)} accounts, {len(model.policies)} policies)"))
     if model is None:
         raise click.exceptions.Exit(ExitCode.CONFIG)
 
@@ -49,6 +46,8 @@ def validate(app: AppContext, file: str | None, fmt: str) -> None:
 @pass_app
 def list_policies(app: AppContext, fmt: str) -> None:
     """List policies: account/region, enabled, interval, next run, instance count."""
+    from imagebak.plan import build_plan  # the state and the schedule rules: not needed to validate
+
     loaded = app.load()
     entries = build_plan(loaded.model, app.store(loaded).read(), app.now())
     if fmt == "json":
@@ -66,9 +65,7 @@ def list_policies(app: AppContext, fmt: str) -> None:
         )
         for e in entries
     ]
-    click.echo(
-        table(("POLICY", "ACCOUNT/REGION", "ENABLED", "EVERY", "NEXT RUN", "INSTANCES", "COPY TO"), rows)
-    )
+    click.echo(table(("POLICY", "ACCOUNT/REGION", "ENABLED", "EVERY", "NEXT RUN", "INSTANCES", "COPY TO"), rows))
 
 
 @policy.command()

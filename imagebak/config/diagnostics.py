@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from imagebak.errors import one_line
+
 Path = tuple[str | int, ...]
 
 
@@ -25,7 +27,8 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.path}: {self.message}"
+        """One line, whatever the file name, keys and values quoted in the message contain."""
+        return one_line(f"{self.file}:{self.line}:{self.column}: {self.path}: {self.message}")
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

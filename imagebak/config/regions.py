@@ -6,7 +6,9 @@ opened after this release, so an outdated list never blocks a backup.
 
 from __future__ import annotations
 
-KNOWN_REGIONS: dict[str, frozenset[str]] = {
+from imagebak.vendors import Vendor
+
+KNOWN_REGIONS: dict[Vendor, frozenset[str]] = {
     "aliyun": frozenset(
         {
             "cn-qingdao",
@@ -76,6 +78,4 @@ KNOWN_REGIONS: dict[str, frozenset[str]] = {
 
 # Huawei IMS: whole-machine images copy across regions only between these five
 # (华北-北京一, 华北-北京四, 华东-上海一, 华东-上海二, 华南-广州), and need a destination vault.
-HUAWEI_WHOLE_IMAGE_COPY_REGIONS = frozenset(
-    {"cn-north-1", "cn-north-4", "cn-east-2", "cn-east-3", "cn-south-1"}
-)
+HUAWEI_WHOLE_IMAGE_COPY_REGIONS = frozenset({"cn-north-1", "cn-north-4", "cn-east-2", "cn-east-3", "cn-south-1"})

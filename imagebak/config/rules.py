@@ -89,7 +89,7 @@ def _check_policy_quota(accounts: Mapping[str, Account], policies: IndexedPolici
     counts: Counter[tuple[str, str]] = Counter()
     for index, policy in policies:
         account = accounts.get(policy.account)
-        if account is None or policy.region is None:
+        if account is None or account.policy_quota is None or policy.region is None:
             continue
         counts[(policy.account, policy.region)] += 1
         if counts[(policy.account, policy.region)] == account.policy_quota + 1:
@@ -124,21 +124,16 @@ def _check_policy_against_account(index: int, policy: Policy, account: Account) 
         for position in positions[1:]:
             yield (*path, "copy_to", position), f"region {region} is listed more than once"
     if account.provider == "huawei" and account.endpoint != EMULATOR_ENDPOINT and policy.copy_to and not account.agency:
-        yield ("accounts", policy.account), (
-            f"Huawei cross-region copies need an IAM agency: add agency: <name> (policy {policy.name!r} copies)"
-        )
+        message = f"Huawei cross-region copies need an IAM agency: add agency: <name> (policy {policy.name!r} copies)"
+        yield ("accounts", policy.account), message
     if account.provider == "huawei" and account.endpoint != EMULATOR_ENDPOINT and account.projects:
         for region in [policy.region, *destinations]:
             if region is not None and region not in account.projects:
-                yield (
-                    ("accounts", policy.account, "projects"),
-                    (f"no project id for region {region} (used by policy {policy.name!r})"),
-                )
+                message = f"no project id for region {region} (used by policy {policy.name!r})"
+                yield ("accounts", policy.account, "projects"), message
 
 
-def _check_huawei_copy(
-    target_path: Path, policy: Policy, region: str, vault: str | None
-) -> Iterator[Finding]:
+def _check_huawei_copy(target_path: Path, policy: Policy, region: str, vault: str | None) -> Iterator[Finding]:
     """Huawei images every disk as one whole-machine image, which copies only between five regions."""
     if policy.disks != "all" or policy.region is None:
         return

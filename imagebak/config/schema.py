@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-PROVIDERS = ("aliyun", "huawei", "jdcloud")
+from imagebak.vendors import Vendor
+
 EMULATOR_ENDPOINT = "emulator"
 
 NAME_PATTERN = r"^[\u4e00-\u9fa5A-Za-z0-9_-]+$"
@@ -21,15 +22,22 @@ INTERVAL_PATTERN = r"^([1-9][0-9]*)([hdw])$"
 DEVICE_PATTERN = r"^vd[a-z]{1,2}$"
 MIN_INTERVAL = timedelta(hours=12)
 MAX_INTERVAL = timedelta(days=365)
+# Times imagebak schedules in: a grid slot, a year's interval and any offset stay within datetime's range.
+EARLIEST_START = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_START = datetime(9000, 1, 1, tzinfo=timezone.utc)
+_INTERVAL = re.compile(INTERVAL_PATTERN)
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 
 def parse_interval(text: str) -> timedelta:
     """``"12h"`` -> 12 hours. Days and weeks are fixed 24h / 168h spans in UTC."""
-    match = re.fullmatch(INTERVAL_PATTERN, text)
+    match = _INTERVAL.fullmatch(text)
     if not match:
         raise ValueError(f"interval {text!r} must be a whole number with unit h, d or w, e.g. 12h, 1d, 2w")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    count, unit = match.groups()
+    if len(count) > 6:  # a million hours is 114 years; a few more digits overflow timedelta
+        raise ValueError(f"{text} is longer than the one-year (365d) maximum interval")
+    return int(count) * _UNITS[unit]
 
 
 class _Strict(BaseModel):
@@ -39,7 +47,7 @@ class _Strict(BaseModel):
 class Account(_Strict):
     """A cloud account. Credentials are never written here: they come from the environment."""
 
-    provider: Literal["aliyun", "huawei", "jdcloud"] = Field(description="Which cloud this account is on.")
+    provider: Vendor = Field(description="Which cloud this account is on.")
     endpoint: str | None = Field(
         None,
         description="'emulator' runs against the embedded local cloud emulator; an http(s) URL points at a "
@@ -56,15 +64,11 @@ class Account(_Strict):
         default_factory=dict,
         description="Huawei: project id per region (region: project-id), for every region used.",
     )
-    agency: str | None = Field(
-        None, description="Huawei: IAM agency name used for cross-region image copies."
-    )
+    agency: str | None = Field(None, description="Huawei: IAM agency name used for cross-region image copies.")
     policy_quota: int = Field(
         20, ge=1, le=1000, description="Most policies allowed per region (20 by default, as on the consoles)."
     )
-    concurrency: int | None = Field(
-        None, ge=1, le=64, description="Instances worked on at once for this account."
-    )
+    concurrency: int | None = Field(None, ge=1, le=64, description="Instances worked on at once for this account.")
     extra_regions: list[str] = Field(
         default_factory=list, description="Regions to accept besides those imagebak knows for the provider."
     )
@@ -100,9 +104,7 @@ class Policy(_Strict):
         description="'all' = every cloud disk; or device names to include, which must contain the system disk vda. "
         "Local disks are never imaged.",
     )
-    instances: list[str] = Field(
-        default_factory=list, description="Instance ids; each may be in one policy only."
-    )
+    instances: list[str] = Field(default_factory=list, description="Instance ids; each may be in one policy only.")
     copy_to: list[CopyTarget] = Field(
         default_factory=list,
         description="Destination regions for the cold-DR copy: a region id or {region, vault}.",
@@ -112,9 +114,17 @@ class Policy(_Strict):
         max_length=128,
         description="Image name template; fields {policy}, {instance}, {time} (UTC, YYYYmmddTHHMMZ), {region}.",
     )
-    retry_failed: int = Field(
-        1, ge=0, le=5, description="How often an image that ends up failed is re-created."
-    )
+    retry_failed: int = Field(1, ge=0, le=5, description="How often an image that ends up failed is re-created.")
+
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, value: datetime) -> datetime:
+        if not EARLIEST_START <= value < LATEST_START:
+            raise ValueError(
+                f"{value.isoformat()} is out of range; start must be from {EARLIEST_START.year} "
+                f"up to {LATEST_START.year - 1}"
+            )
+        return value
 
     @field_validator("every")
     @classmethod
@@ -148,18 +158,12 @@ class Policy(_Strict):
     def interval(self) -> timedelta:
         return parse_interval(self.every)
 
-    @property
-    def start_utc(self) -> datetime:
-        return self.start.astimezone(timezone.utc)
-
 
 class EmulatorSettings(_Strict):
     """The embedded local cloud used by accounts whose endpoint is 'emulator'."""
 
     fixture: str | None = Field(None, description="Fixture YAML (default: the packaged demo cloud).")
-    state: str = Field(
-        ".imagebak/emulated-cloud.json", description="Where the emulated cloud keeps its state."
-    )
+    state: str = Field(".imagebak/emulated-cloud.json", description="Where the emulated cloud keeps its state.")
     time_scale: float = Field(600.0, gt=0, le=100000, description="Simulated seconds per real second.")
 
 
@@ -176,9 +180,9 @@ class PolicyFile(_Strict):
     """policies.yaml: accounts, policies, and where imagebak keeps its state and log."""
 
     version: Literal[1] = Field(description="Schema version; always 1.")
-    state: str = Field(".imagebak/state.json", description="State file, relative to this file's folder.")
+    state: str = Field(".imagebak/state.json", min_length=1, description="State file, relative to this file's folder.")
     log: str = Field(
-        ".imagebak/execution.log", description="Execution log (JSON lines), relative to this file."
+        ".imagebak/execution.log", min_length=1, description="Execution log (JSON lines), relative to this file."
     )
     emulator: EmulatorSettings = Field(
         default_factory=EmulatorSettings, description="Settings of the embedded emulator."

@@ -7,13 +7,12 @@ the process dies, so a killed run never leaves a stale lock behind.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import os
 from pathlib import Path
 
 from imagebak.errors import StateError
+from imagebak.fsutil import try_flock
 
 
 class PolicyLocks:
@@ -34,12 +33,13 @@ class PolicyLocks:
         except OSError as exc:
             raise StateError(f"{self.folder}: cannot create policy lock: {exc.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = try_flock(fd)
         except OSError as exc:
             os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                return False
             raise StateError(f"{self.folder}: cannot lock policy {policy_key}: {exc.strerror}") from None
+        if not locked:
+            os.close(fd)
+            return False
         self._held[policy_key] = fd
         return True
 

@@ -76,9 +76,7 @@ def test_name_length_and_characters(name, ok):
 
 
 def test_name_too_long_says_how_long():
-    assert only_error(ACCOUNTS + policy_yaml(name="每" * 33)).endswith(
-        "is 33 characters long; at most 32 allowed"
-    )
+    assert only_error(ACCOUNTS + policy_yaml(name="每" * 33)).endswith("is 33 characters long; at most 32 allowed")
 
 
 def test_description_at_most_256_characters():
@@ -111,9 +109,7 @@ def test_interval_bounds(every, message):
     if message is None:
         assert found == []
     else:
-        assert len(found) == 1 and "p.yaml:10:12: policies[0].every: " in found[0] and message in found[0], (
-            found
-        )
+        assert len(found) == 1 and "p.yaml:10:12: policies[0].every: " in found[0] and message in found[0], found
 
 
 def test_disks_must_include_vda_and_no_duplicates():
@@ -121,19 +117,13 @@ def test_disks_must_include_vda_and_no_duplicates():
     assert only_error(ACCOUNTS + policy_yaml(disks="[vdb, vdc]")).endswith(
         "policies[0].disks: the system disk vda must be included in a disk list"
     )
-    assert only_error(ACCOUNTS + policy_yaml(disks="[vda, vdb, vdb]")).endswith(
-        "device vdb is listed more than once"
-    )
+    assert only_error(ACCOUNTS + policy_yaml(disks="[vda, vdb, vdb]")).endswith("device vdb is listed more than once")
     assert "must be 'all' or a list of device names" in only_error(ACCOUNTS + policy_yaml(disks="some"))
     assert "device names look like vda" in only_error(ACCOUNTS + policy_yaml(disks="[vda, /dev/sdb]"))
 
 
 def test_an_instance_belongs_to_one_policy_only():
-    text = (
-        ACCOUNTS
-        + policy_yaml(name="a", instances="[i-1, i-2]")
-        + policy_yaml(name="b", instances="[i-3, i-2]")
-    )
+    text = ACCOUNTS + policy_yaml(name="a", instances="[i-1, i-2]") + policy_yaml(name="b", instances="[i-3, i-2]")
     assert only_error(text) == (
         "p.yaml:17:22: policies[1].instances[1]: instance i-2 is already in policy 'a'; "
         "an instance belongs to at most one image policy"
@@ -143,9 +133,7 @@ def test_an_instance_belongs_to_one_policy_only():
 def test_names_unique_per_account_and_region_only():
     same = ACCOUNTS + policy_yaml(instances="[i-1]") + policy_yaml(instances="[i-2]")
     assert "policy name 'web' is already used in sh/cn-shanghai" in only_error(same)
-    other_region = (
-        ACCOUNTS + policy_yaml(instances="[i-1]") + policy_yaml(instances="[i-2]", region="cn-beijing")
-    )
+    other_region = ACCOUNTS + policy_yaml(instances="[i-1]") + policy_yaml(instances="[i-2]", region="cn-beijing")
     assert errors(other_region) == []
 
 
@@ -183,8 +171,7 @@ def test_syntax_error_reports_its_line():
 def test_duplicate_keys_are_errors_and_other_errors_still_reported():
     found = errors(ACCOUNTS + policy_yaml(every="11h") + "    name: again\n")
     assert any(
-        f.startswith("p.yaml:12:5: policies[0].name: duplicate key 'name' (first defined on line 6)")
-        for f in found
+        f.startswith("p.yaml:12:5: policies[0].name: duplicate key 'name' (first defined on line 6)") for f in found
     )
     assert any("11h is shorter" in f for f in found)
 
@@ -207,17 +194,13 @@ def test_wrong_types_and_missing_keys():
 
 
 def test_start_needs_a_timezone():
-    assert "needs an explicit timezone offset" in only_error(
-        ACCOUNTS + policy_yaml(start="2026-12-01T02:00:00")
-    )
+    assert "needs an explicit timezone offset" in only_error(ACCOUNTS + policy_yaml(start="2026-12-01T02:00:00"))
     assert errors(ACCOUNTS + policy_yaml(start='"2026-12-01T02:00:00Z"')) == []
 
 
 def test_copy_destinations():
     assert "must differ from the source region" in only_error(ACCOUNTS + policy_yaml(copy_to="[cn-shanghai]"))
-    assert "cn-nowhere is not a known aliyun region" in only_error(
-        ACCOUNTS + policy_yaml(copy_to="[cn-nowhere]")
-    )
+    assert "cn-nowhere is not a known aliyun region" in only_error(ACCOUNTS + policy_yaml(copy_to="[cn-nowhere]"))
     assert "listed more than once" in only_error(ACCOUNTS + policy_yaml(copy_to="[cn-qingdao, cn-qingdao]"))
     assert "only Huawei whole-machine image copies take a vault" in only_error(
         ACCOUNTS + policy_yaml(copy_to="[{region: cn-qingdao, vault: v-1}]")
@@ -239,9 +222,7 @@ def test_huawei_whole_image_copy_rules():
 
 
 def test_every_problem_is_reported_at_once_in_file_order():
-    text = ACCOUNTS + policy_yaml(
-        name="bad name", every="11h", disks="[vdb]", copy_to="[cn-shanghai]", colour="red"
-    )
+    text = ACCOUNTS + policy_yaml(name="bad name", every="11h", disks="[vdb]", copy_to="[cn-shanghai]", colour="red")
     found = errors(text)
     assert len(found) == 5, found
     lines = [int(f.split(":")[1]) for f in found]
@@ -305,9 +286,7 @@ def test_yaml_indentation_matters_in_messages():
             provider: gcp
         policies: []
         """)
-    assert only_error(text).startswith(
-        "p.yaml:4:15: accounts.sh.provider: Input should be 'aliyun', 'huawei'"
-    )
+    assert only_error(text).startswith("p.yaml:4:15: accounts.sh.provider: Input should be 'aliyun', 'huawei'")
 
 
 def test_yaml_booleans_in_text_fields_get_a_hint():
@@ -317,6 +296,17 @@ def test_yaml_booleans_in_text_fields_get_a_hint():
 
 def test_huawei_copies_need_an_agency():
     text = ACCOUNTS.replace("agency: ims-agency, ", "") + policy_yaml(
-        account="hw", region="cn-north-4", copy_to="[{region: cn-east-3, vault: v}]")
-    assert only_error(text).endswith("accounts.hw: Huawei cross-region copies need an IAM agency: add agency: "
-                                     "<name> (policy 'web' copies)")
+        account="hw", region="cn-north-4", copy_to="[{region: cn-east-3, vault: v}]"
+    )
+    assert only_error(text).endswith(
+        "accounts.hw: Huawei cross-region copies need an IAM agency: add agency: <name> (policy 'web' copies)"
+    )
+
+
+def test_the_vendor_list_has_one_home():
+    from imagebak.config.regions import KNOWN_REGIONS
+    from imagebak.config.schema import json_schema
+    from imagebak.vendors import VENDORS
+
+    assert set(KNOWN_REGIONS) == set(VENDORS)
+    assert json_schema()["$defs"]["Account"]["properties"]["provider"]["enum"] == list(VENDORS)
