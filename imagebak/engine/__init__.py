@@ -36,6 +36,7 @@ def run(
     progress: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Select what to work on (under the policies' locks), drive it forward, and report."""
+    events = EventLog(loaded.resolve(loaded.model.log))  # an unusable log stops the run before anything starts
     locks = PolicyLocks(store.path.parent / "locks")
     journal = Journal(store)
     pool = ProviderPool(providers)
@@ -45,13 +46,13 @@ def run(
             executions, notes = select(state, loaded, now(), options, locks, pool.problem)
         for path in folded:
             path.unlink(missing_ok=True)  # now in the state file
-        ctx = RunContext(pool, journal, EventLog(loaded.resolve(loaded.model.log)), now)
+        ctx = RunContext(pool, journal, events, now)
         deadline_hit = Engine(ctx, options, progress=progress).advance(executions)
     finally:
         journal.close()
         locks.release_all()
     intervals = {policy_key(p.account, p.region, p.name): p.interval for p in loaded.model.policies}
-    return RunReport(executions, notes, deadline_hit, stalled(executions, intervals, now()))
+    return RunReport(executions, notes, deadline_hit, stalled(executions, intervals, now()), events.problem)
 
 
 def preview(

@@ -7,18 +7,33 @@ nothing that reaches this module holds a secret.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from imagebak.errors import StateError
+
+log = logging.getLogger(__name__)
+
 
 class EventLog:
+    """Checked once at the start (an unusable log stops the run before any cloud call); a log that
+    fails later is reported (``problem``) and the backup goes on: the state journal, not this log,
+    is what resumption relies on."""
+
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
         self.events: list[dict[str, Any]] = []  # this run's events, for the summary
+        self.problem: str | None = None  # why lines could not be written, once that happened
+        if path is not None:
+            try:
+                self._append(b"")
+            except OSError as exc:
+                raise StateError(f"{path}: cannot write the execution log: {exc.strerror or exc}") from None
 
     def emit(self, **fields: Any) -> None:
         event = {
@@ -27,9 +42,19 @@ class EventLog:
         }
         with self._lock:
             self.events.append(event)
-            if self.path is None:
+            if self.path is None or self.problem is not None:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+            try:
+                self._append((json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8"))
+            except OSError as exc:
+                self.problem = f"{self.path}: cannot write the execution log: {exc.strerror or exc}"
+                log.error("%s; the backup goes on, its events are in the state file and the run's output", self.problem)
+
+    def _append(self, data: bytes) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)

@@ -21,6 +21,7 @@ class RunReport:
     notes: list[Note]
     deadline_hit: bool = False
     stalled: list[str] = field(default_factory=list)  # one line per stalled execution
+    log_problem: str | None = None  # the execution log could not be written during the run
 
     def works(self) -> list[tuple[Execution, InstanceWork]]:
         return [(e, w) for e in self.executions for w in e.instances.values()]
@@ -34,6 +35,8 @@ class RunReport:
             return ExitCode.PARTIAL_FAILURE if (WorkStatus.DONE in statuses or in_progress) else ExitCode.TOTAL_FAILURE
         if self.stalled:
             return ExitCode.STALLED
+        if self.log_problem:
+            return ExitCode.STATE
         if in_progress and self.deadline_hit:
             return ExitCode.IN_FLIGHT
         outcomes = {(w.error or {}).get("outcome") for w in works}

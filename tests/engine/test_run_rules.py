@@ -13,9 +13,19 @@ def add_instances(world: World, count: int, prefix: str) -> list[str]:
     for n in range(count):
         instance_id = f"{prefix}{n:04d}"
         world.emulator.model.add_instance(
-            world.vendor.account, world.vendor.region, instance_id, name=f"bulk-{n}",
-            disks=[{"disk_id": f"{instance_id}-vda", "device": "vda", "is_system": True, "size_gb": 20,
-                    "category": "cloud"}],
+            world.vendor.account,
+            world.vendor.region,
+            instance_id,
+            name=f"bulk-{n}",
+            disks=[
+                {
+                    "disk_id": f"{instance_id}-vda",
+                    "device": "vda",
+                    "is_system": True,
+                    "size_gb": 20,
+                    "category": "cloud",
+                }
+            ],
         )
         ids.append(instance_id)
     return ids
@@ -100,12 +110,26 @@ def _dest_regions(world: World) -> list[str]:
 
 
 def test_an_encrypted_image_is_made_and_never_sent_for_copying(world: World):
-    instance_id = {"aliyun": "i-uf6encrypted0001", "huawei": "0b9e1c6a-0000-4000-8000-0000000000e1",
-                   "jdcloud": "i-encrypted1"}[world.vendor.name]
+    instance_id = {
+        "aliyun": "i-uf6encrypted0001",
+        "huawei": "0b9e1c6a-0000-4000-8000-0000000000e1",
+        "jdcloud": "i-encrypted1",
+    }[world.vendor.name]
     world.emulator.model.add_instance(
-        world.vendor.account, world.vendor.region, instance_id, name="secure",
-        disks=[{"disk_id": f"{instance_id}-vda", "device": "vda", "is_system": True, "size_gb": 40,
-                "category": "cloud", "encrypted": True}],
+        world.vendor.account,
+        world.vendor.region,
+        instance_id,
+        name="secure",
+        disks=[
+            {
+                "disk_id": f"{instance_id}-vda",
+                "device": "vda",
+                "is_system": True,
+                "size_gb": 40,
+                "category": "cloud",
+                "encrypted": True,
+            }
+        ],
     )
     world.write_policies(world.policy(instances=[instance_id]))
     code, report = world.run_json("--policy", "nightly")
@@ -136,11 +160,15 @@ def test_no_image_quota_in_one_destination_skips_that_copy_only(world: World):
 def test_an_account_without_credentials_stops_only_its_own_policies(world: World, monkeypatch):
     world.write_policies(world.policy(copy_to=[]))
     document = yaml.safe_load(world.config.read_text(encoding="utf-8"))
-    broken = {**document["accounts"][world.vendor.account], "access_key_id_env": "IMAGEBAK_TEST_UNSET_ID",
-              "secret_env": "IMAGEBAK_TEST_UNSET_SECRET"}
+    broken = {
+        **document["accounts"][world.vendor.account],
+        "access_key_id_env": "IMAGEBAK_TEST_UNSET_ID",
+        "secret_env": "IMAGEBAK_TEST_UNSET_SECRET",
+    }
     document["accounts"]["broken"] = broken
-    document["policies"].append({**world.policy(name="orphan", copy_to=[]), "account": "broken",
-                                 "instances": [world.vendor.local_data]})
+    document["policies"].append(
+        {**world.policy(name="orphan", copy_to=[]), "account": "broken", "instances": [world.vendor.local_data]}
+    )
     world.config.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
     monkeypatch.delenv("IMAGEBAK_TEST_UNSET_ID", raising=False)
     code, report = world.run_json("--all")
@@ -163,3 +191,14 @@ def test_an_unreachable_cloud_is_reported_as_stalled_not_ok(world: World, monkey
     code, report = world.run_json("--no-wait")
     assert (code, report["result"]) == (13, "stalled"), report
     assert report["stalled"] and "no progress for 25 h" in report["stalled"][0]
+
+
+def test_an_unwritable_execution_log_is_a_clear_error_before_anything_starts(world_for, tmp_path):
+    world = world_for("aliyun")
+    world.write_policies(world.policy(copy_to=[]))
+    log = world.folder / "execution.log"
+    log.mkdir()  # a folder where the log file should be: unwritable for anyone, root included
+    result = world.run("--policy", "nightly")
+    assert result.exit_code == 4
+    assert result.output.strip().splitlines()[-1].startswith(f"imagebak: {log}: cannot write the execution log")
+    assert world.emulator.counters.get(world.vendor.name) == 0  # not one cloud call
