@@ -29,6 +29,7 @@ COMMANDS = {
     "history": ("imagebak.commands.report_cmds:history", "Past executions, one line each."),
     "check": ("imagebak.commands.report_cmds:check", "Is every recovery point fresh? (a Nagios/Icinga plugin)"),
     "images": ("imagebak.commands.report_cmds:images", "Every recovery point, from the cloud and the state."),
+    "prune": ("imagebak.commands.prune_cmd:prune", "Delete recovery points no retention rule keeps."),
 }
 
 

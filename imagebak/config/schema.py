@@ -74,10 +74,37 @@ class Account(_Strict):
     )
 
 
+class RetainSettings(_Strict):
+    """Which recovery points to keep. A point survives if any rule keeps it; the newest one always stays."""
+
+    last: int | None = Field(None, ge=1, le=10000, description="Keep the N newest recovery points.")
+    within: Annotated[str, Field(pattern=INTERVAL_PATTERN)] | None = Field(
+        None, description="Keep every recovery point younger than this span (h, d or w), e.g. 30d."
+    )
+    daily: int | None = Field(None, ge=1, le=10000, description="Keep the newest point of each of the last N days.")
+    weekly: int | None = Field(None, ge=1, le=10000, description="... of each of the last N ISO weeks.")
+    monthly: int | None = Field(None, ge=1, le=10000, description="... of each of the last N months.")
+    yearly: int | None = Field(None, ge=1, le=10000, description="... of each of the last N years.")
+
+    @field_validator("within")
+    @classmethod
+    def _span(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_interval(value)
+        return value
+
+    @property
+    def span(self) -> timedelta | None:
+        return parse_interval(self.within) if self.within else None
+
+
 class CopyTarget(_Strict):
     """A destination of the disaster-recovery copy."""
 
     region: str = Field(description="Destination region id.")
+    retain: RetainSettings | None = Field(
+        None, description="Retention in this destination (default: the policy's); a DR region may keep longer."
+    )
     vault: str | None = Field(
         None, description="Huawei whole-machine images: the destination backup vault id (required there)."
     )
@@ -115,6 +142,9 @@ class Policy(_Strict):
         description="Image name template; fields {policy}, {instance}, {time} (UTC, YYYYmmddTHHMMZ), {region}.",
     )
     retry_failed: int = Field(1, ge=0, le=5, description="How often an image that ends up failed is re-created.")
+    retain: RetainSettings | None = Field(
+        None, description="Which recovery points to keep (default: the file's `retain`; none: keep all)."
+    )
 
     @field_validator("start")
     @classmethod
@@ -176,6 +206,37 @@ class RetrySettings(_Strict):
     deadline: float = Field(180.0, gt=0, le=3600, description="Give up on one call after this many seconds.")
 
 
+class WebhookSettings(_Strict):
+    """A chat robot or JSON endpoint told about runs. Its address and signing secret come from the environment."""
+
+    type: Literal["json", "dingtalk", "wecom", "feishu"] = Field(description="Message format and signature.")
+    url_env: str = Field(description="Environment variable holding the webhook URL (it carries a token).")
+    secret_env: str | None = Field(None, description="DingTalk/Feishu: variable holding the signing secret.")
+
+
+NotifyWhen = Literal["failure", "stall", "recovery", "success"]
+
+
+def _default_occasions() -> list[NotifyWhen]:
+    return ["failure", "stall", "recovery"]
+
+
+class NotifySettings(_Strict):
+    """Notifications after a run; a failed delivery is logged and never fails the backup."""
+
+    on: list[NotifyWhen] = Field(default_factory=_default_occasions, description="Which runs to tell about.")
+    webhooks: list[WebhookSettings] = Field(default_factory=list, description="Where to send them.")
+    healthchecks_url_env: str | None = Field(
+        None, description="Variable holding a healthchecks-style ping URL (pinged /start, then itself or /fail)."
+    )
+
+
+class MetricsSettings(_Strict):
+    """Prometheus metrics for node_exporter's textfile collector."""
+
+    textfile: str | None = Field(None, description="The .prom file to replace after every run.")
+
+
 class PolicyFile(_Strict):
     """policies.yaml: accounts, policies, and where imagebak keeps its state and log."""
 
@@ -188,6 +249,9 @@ class PolicyFile(_Strict):
         default_factory=EmulatorSettings, description="Settings of the embedded emulator."
     )
     retry: RetrySettings = Field(default_factory=RetrySettings, description="Retrying transient cloud faults.")
+    retain: RetainSettings | None = Field(None, description="Default retention of every policy (none: keep all).")
+    notify: NotifySettings = Field(default_factory=NotifySettings, description="Notifications after runs.")
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus metrics.")
     accounts: dict[str, Account] = Field(description="Accounts by name.")
     policies: list[Policy] = Field(default_factory=list, description="Automatic image policies.")
 

@@ -7,13 +7,15 @@ record every change, report.py turns the result into an exit code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from imagebak.actions.prune import Verdict
 from imagebak.config import LoadedConfig
+from imagebak.engine import pruning
 from imagebak.engine.context import ProviderPool, RunContext
 from imagebak.engine.events import EventLog
-from imagebak.engine.journal import Journal, recover
+from imagebak.engine.journal import Journal, recover, replay_all
 from imagebak.engine.locks import PolicyLocks
 from imagebak.engine.options import RunOptions
 from imagebak.engine.report import RunReport, stalled
@@ -23,7 +25,7 @@ from imagebak.execution.records import Execution
 from imagebak.providers.base import Provider
 from imagebak.state import StateStore, policy_key
 
-__all__ = ["Note", "RunOptions", "RunReport", "preview", "run", "selected_names"]
+__all__ = ["Note", "RunOptions", "RunReport", "Verdict", "preview", "prune", "run", "selected_names"]
 
 
 def run(
@@ -48,11 +50,50 @@ def run(
             path.unlink(missing_ok=True)  # now in the state file
         ctx = RunContext(pool, journal, events, now)
         deadline_hit = Engine(ctx, options, progress=progress).advance(executions)
+        finished = {e.policy_key for e in executions if e.done}  # their new points are available: prune now
+        chosen = [t for t in pruning.targets(loaded.model) if t.policy_key in finished]
+        pruned, _ = pruning.prune_policies(
+            pruning.PruneContext(pool, journal, events), store.read(), chosen, now(), locks=locks, dry_run=False
+        )
     finally:
         journal.close()
         locks.release_all()
     intervals = {policy_key(p.account, p.region, p.name): p.interval for p in loaded.model.policies}
-    return RunReport(executions, notes, deadline_hit, stalled(executions, intervals, now()), events.problem)
+    report = RunReport(executions, notes, deadline_hit, stalled(executions, intervals, now()), events.problem)
+    report.pruned = pruned
+    return report
+
+
+def prune(
+    loaded: LoadedConfig,
+    store: StateStore,
+    providers: Callable[[str], Provider],
+    now: datetime,
+    *,
+    names: Sequence[str] = (),
+    dry_run: bool = False,
+    orphans: bool = False,
+) -> tuple[list[Verdict], list[str]]:
+    """``imagebak prune``: apply retention now; returns the verdicts and the policies left alone, and why."""
+    events = EventLog(None if dry_run else loaded.resolve(loaded.model.log))
+    locks = None if dry_run else PolicyLocks(store.path.parent / "locks")
+    journal = None if dry_run else Journal(store)
+    pool = ProviderPool(providers)
+    try:
+        state = store.read()
+        replay_all(state)  # the newest points, in-flight journals included
+        chosen = pruning.targets(loaded.model, names) + (pruning.orphan_targets(state, loaded.model) if orphans else [])
+        usable = [t for t in chosen if pool.problem(t.account) is None]
+        left = [f"{t.name}: {pool.problem(t.account)}" for t in chosen if t not in usable]
+        verdicts, locked = pruning.prune_policies(
+            pruning.PruneContext(pool, journal, events), state, usable, now, locks=locks, dry_run=dry_run
+        )
+    finally:
+        if journal is not None:
+            journal.close()
+        if locks is not None:
+            locks.release_all()
+    return verdicts, left + [f"{name}: another imagebak process holds it" for name in locked]
 
 
 def preview(

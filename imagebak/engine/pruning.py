@@ -11,12 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from imagebak.actions.prune import Point, Target, Verdict, prune
+from imagebak.config.schema import Policy, PolicyFile, RetainSettings
 from imagebak.engine.context import ProviderPool
 from imagebak.engine.events import EventLog
 from imagebak.engine.journal import EXECUTIONS, POINTS, Journal
 from imagebak.engine.locks import PolicyLocks
 from imagebak.providers.base import Provider
-from imagebak.state import State
+from imagebak.retention import Retain
+from imagebak.state import State, policy_key
+
+KEEP_NEWEST = Retain(last=1)  # ``prune --orphans``: a policy gone from the file keeps only its newest point
 
 
 class PruneContext:
@@ -61,3 +65,52 @@ def prune_policies(
         busy = set(entry.get(EXECUTIONS, {}))
         verdicts += prune(port, target, points, busy, now, dry_run=dry_run)
     return verdicts, skipped
+
+
+def targets(config: PolicyFile, names: Sequence[str] = ()) -> list[Target]:
+    """Every policy (or the named ones) with a retention rule of its own or from the file's default."""
+    found = []
+    for policy in config.policies:
+        if names and policy.name not in names:
+            continue
+        rule = policy.retain or config.retain
+        if rule is None and not any(t.retain for t in policy.copy_to):
+            continue  # no rule anywhere: everything is kept
+        found.append(_target(policy, rule))
+    return found
+
+
+def orphan_targets(state: State, config: PolicyFile) -> list[Target]:
+    """Policies the state has points of but the file no longer names: keep only each newest point."""
+    known = {policy_key(p.account, p.region, p.name) for p in config.policies}
+    orphans = []
+    for key, entry in state.policies.items():
+        if key not in known and entry.get(POINTS):
+            account, region, name = key.rsplit("/", 2)  # names and regions have no '/'
+            orphans.append(Target(key, name, account, region, KEEP_NEWEST))
+    return orphans
+
+
+def _target(policy: Policy, rule: RetainSettings | None) -> Target:
+    return Target(
+        policy_key=policy_key(policy.account, policy.region, policy.name),
+        name=policy.name,
+        account=policy.account,
+        region=policy.region,
+        retain=_rule(rule),
+        retain_in={t.region: _rule(t.retain or rule) for t in policy.copy_to},
+        zone=policy.start.tzinfo,
+    )
+
+
+def _rule(settings: RetainSettings | None) -> Retain:
+    if settings is None:
+        return Retain()
+    return Retain(
+        last=settings.last,
+        within=settings.span,
+        daily=settings.daily,
+        weekly=settings.weekly,
+        monthly=settings.monthly,
+        yearly=settings.yearly,
+    )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from imagebak.actions.prune import Verdict
 from imagebak.engine.selection import Note
 from imagebak.errors import ExitCode
 from imagebak.execution.records import Execution, InstanceWork
@@ -22,6 +23,7 @@ class RunReport:
     deadline_hit: bool = False
     stalled: list[str] = field(default_factory=list)  # one line per stalled execution
     log_problem: str | None = None  # the execution log could not be written during the run
+    pruned: list[Verdict] = field(default_factory=list)  # retention applied after the run
 
     def works(self) -> list[tuple[Execution, InstanceWork]]:
         return [(e, w) for e in self.executions for w in e.instances.values()]

@@ -28,7 +28,7 @@ from imagebak.config.schema import PolicyFile
 from imagebak.emulator.clock import ManualClock
 from imagebak.emulator.model import Account, CloudModel, Image
 from imagebak.emulator.rules import Latency
-from imagebak.engine import RunOptions, RunReport
+from imagebak.engine import RunOptions, RunReport, Verdict
 from imagebak.engine import runner as runner_module
 from imagebak.engine.journal import Journal
 from imagebak.engine.runner import Engine
@@ -126,6 +126,11 @@ class Harness:
         store = StateStore(self.folder / "state.json")
         opts = RunOptions(policies=policies, poll_interval=POLL, **options)
         return engine_pkg.run(self.loaded, store, opts, providers=self._provider_for, now=self.clock.now)
+
+    def prune(self, **options: Any) -> tuple[list[Verdict], list[str]]:
+        """``imagebak prune`` through ``engine.prune``."""
+        store = StateStore(self.folder / "state.json")
+        return engine_pkg.prune(self.loaded, store, self._provider_for, self.clock.now(), **options)
 
     def restart(self) -> None:
         """A new process after a kill: fresh provider (no faults, counters at zero), same cloud and state."""
