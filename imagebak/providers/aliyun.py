@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +53,7 @@ from imagebak.providers.base import (
     ProviderError,
     ProviderLimits,
     Quota,
+    Submissions,
 )
 from imagebak.providers.retry import call_with_retry, classified
 
@@ -207,6 +209,7 @@ class AliyunProvider(Provider):
         self._protocol = endpoint.scheme if endpoint else "https"
         self._clients: dict[str, AcsClient] = {}
         self._lock = threading.Lock()
+        self.submissions = Submissions(VENDOR)
 
     # ---- plumbing ----------------------------------------------------------------------------
 
@@ -372,20 +375,29 @@ class AliyunProvider(Provider):
     def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
         return [_image_status(img) for img in self._describe_images(region, tags=tags, name=name)]
 
-    def find_submitted(self, region: str, key: str, name: str) -> str | None:
+    def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
         """Images and copies carry the key tag from their creation on (CreateImage/CopyImage ``Tags``)."""
         found = self.find_images(region, {TAG_KEY: key})
-        return next((s.image_id for s in found if s.state is not ImageState.FAILED), None)
+        image_id = next((s.image_id for s in found if s.state is not ImageState.FAILED), None)
+        if image_id is None:
+            self.submissions.nothing_found("DescribeImages", key, attempted_at)
+        return image_id
 
-    def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
-        """One DescribeImages call per ``PAGE_SIZE`` ids; ids the cloud no longer knows are MISSING."""
+    def image_status(
+        self, region: str, refs: Sequence[str], submitted_at: Mapping[str, datetime] | None = None
+    ) -> Mapping[str, ImageStatus]:
+        """One DescribeImages call per ``PAGE_SIZE`` ids; ids the cloud does not list are pending while
+        their submission is recent (eventual consistency), MISSING after that."""
+        since = submitted_at or {}
         unique = list(dict.fromkeys(refs))
         result: dict[str, ImageStatus] = {}
         for start in range(0, len(unique), PAGE_SIZE):
             chunk = unique[start : start + PAGE_SIZE]
             found = {img["ImageId"]: img for img in self._describe_images(region, ids=chunk)}
             for ref in chunk:
-                result[ref] = _image_status(found[ref]) if ref in found else ImageStatus(ref, ImageState.MISSING)
+                result[ref] = (
+                    _image_status(found[ref]) if ref in found else self.submissions.unseen(ref, since.get(ref))
+                )
         return result
 
     def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
@@ -55,6 +56,7 @@ from imagebak.providers.base import (
     ProviderError,
     ProviderLimits,
     Quota,
+    Submissions,
 )
 from imagebak.providers.retry import call_with_retry, classified
 
@@ -125,6 +127,7 @@ class JdcloudProvider(Provider):
         self._retry = self.retry_policy = settings.retry
         self._vm = VmClient(credential, _config(settings, "vm.jdcloud-api.com"), logger=logger)
         self._disk = DiskClient(credential, _config(settings, "disk.jdcloud-api.com"), logger=logger)
+        self.submissions = Submissions(VENDOR)
 
     # -- Provider interface ------------------------------------------------------------------
 
@@ -178,12 +181,15 @@ class JdcloudProvider(Provider):
             params.setDataDisks(excluded)
         return str(self._submit(self._vm, CreateImageRequest(params), "createImage")["imageId"])
 
-    def find_submitted(self, region: str, key: str, name: str) -> str | None:
+    def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
         """The image whose description marker carries the key (looked up by name, so a region is not listed)."""
 
         def lookup() -> str | None:
             found = (_status(i["imageId"], i) for i in self._images_with_key(region, key, name))
-            return next((s.ref for s in found if s.state is not ImageState.FAILED), None)
+            image_id = next((s.ref for s in found if s.state is not ImageState.FAILED), None)
+            if image_id is None:
+                self.submissions.nothing_found("describeImages", key, attempted_at)
+            return image_id
 
         return self._retrying("describeImages", lookup)
 
@@ -205,8 +211,12 @@ class JdcloudProvider(Provider):
 
         return self._retrying("describeImages", matching)
 
-    def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
-        """describeImages with up to 100 ids per call; ids the region does not know are MISSING."""
+    def image_status(
+        self, region: str, refs: Sequence[str], submitted_at: Mapping[str, datetime] | None = None
+    ) -> Mapping[str, ImageStatus]:
+        """describeImages with up to 100 ids per call; ids the region does not list are pending while
+        their submission is recent (eventual consistency), MISSING after that."""
+        since = submitted_at or {}
         statuses: dict[str, ImageStatus] = {}
         unique = list(dict.fromkeys(refs))
         for start in range(0, len(unique), DESCRIBE_BATCH):
@@ -218,7 +228,7 @@ class JdcloudProvider(Provider):
             by_id = {image["imageId"]: image for image in result.get("images") or []}
             for ref in batch:
                 image = by_id.get(ref)
-                statuses[ref] = _status(ref, image) if image else ImageStatus(ref, ImageState.MISSING)
+                statuses[ref] = _status(ref, image) if image else self.submissions.unseen(ref, since.get(ref))
         return statuses
 
     def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:

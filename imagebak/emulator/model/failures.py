@@ -21,6 +21,18 @@ class FailuresMixin(ModelBase):
         with self.lock:
             self._fail_next.extend([reason] * n)
 
+    def hide_new(self, seconds: float, provider: str | None = None) -> None:
+        """Eventual consistency: for ``seconds`` (simulated) after its creation, a new image or
+        snapshot is missing from list and describe answers (``seen=True`` look-ups) of ``provider``'s
+        accounts (None: every provider). 0 turns it off. Creating, copying and deleting still find it."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        with self.lock:
+            if seconds:
+                self._lag[provider] = seconds
+            else:
+                self._lag.pop(provider, None)
+
     def pending_failures(self) -> int:
         with self.lock:
             return len(self._fail_next)
