@@ -363,7 +363,7 @@ def test_client_token_dedupes_per_account_action_token(model: CloudModel, clock:
     again = model.create_image(ALI, "cn-shanghai", "i-web", name="a", client_token="tok-1")
     assert again.image_id == first.image_id
     assert model.quota(ALI, "cn-shanghai", "image")[0] == 1
-    other = model.create_image(ALI, "cn-shanghai", "i-web", name="a", client_token="tok-2")
+    other = model.create_image(ALI, "cn-shanghai", "i-web", name="b", client_token="tok-2")
     assert other.image_id != first.image_id
     clock.advance(100_000)  # a disk takes one snapshot at a time
     snap = model.create_snapshot(ALI, "cn-shanghai", first.disks[0].disk_id or "", client_token="tok-1")

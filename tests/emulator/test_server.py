@@ -48,7 +48,8 @@ class DummyFrontEnd:
     def handle(self, request: WireRequest) -> WireResponse:
         action = self.action(request)
         if action == "create":
-            img = self.model.create_image(ACCOUNT, REGION, INSTANCE, name=request.json().get("name", "x"))
+            name = request.json().get("name") or f"x{len(self.model.list_images(ACCOUNT, REGION))}"
+            img = self.model.create_image(ACCOUNT, REGION, INSTANCE, name=name)
             return WireResponse.json(200, {"image_id": img.image_id, "request_id": request.request_id})
         if action == "image":
             img = self.model.get_image(ACCOUNT, REGION, request.param("id") or "")

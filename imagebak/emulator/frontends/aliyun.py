@@ -32,6 +32,13 @@ INSTANCE_STATUS = {"running": "Running", "stopped": "Stopped"}
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 _DEVICE = re.compile(r"^/dev/x?vd([a-z])$")
+# Names (ECS API reference CreateImage.ImageName, CopyImage.DestinationImageName, CreateSnapshot.SnapshotName):
+# 2-128 characters, starting with a letter or a Chinese character, then letters, digits, Chinese, ':', '_',
+# '.' or '-'; never starting with http:// or https:// (nor aliyun / acs:, as Aliyun reserves them), and
+# snapshot names never with "auto" (automatic snapshots' names). Descriptions: 2-256, not http(s)://.
+_NAME_RE = re.compile(r"[^\W\d_][\w:.\-]{1,127}")
+_RESERVED_PREFIXES = ("http://", "https://", "aliyun", "acs:")
+_DESCRIPTION_MAX = 256
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,21 @@ _BY_DETAIL: dict[tuple[str, str], ErrorSpec] = {
     ("invalid_status", "copy_finished"): _err(400, "IncorrectImageStatus", "The image is copied finished."),
     ("invalid_status", "local_system_disk"): _err(
         400, "InvalidDiskCategory.CreateImage", "The specified diskCategory is not allowed to create image."
+    ),
+    ("invalid_status", "instance_transient"): _err(
+        400, "IncorrectInstanceStatus", "The current status of the instance does not support this operation."
+    ),
+    ("invalid_status", "instance_busy"): _err(
+        400, "IncorrectInstanceStatus", "The current status of the instance does not support this operation."
+    ),
+    ("invalid_status", "snapshot_in_progress"): _err(
+        403, "IncorrectDiskStatus.CreatingSnapshot", "A previous snapshot creation is in process."
+    ),
+    ("invalid_status", "snapshot_in_use"): _err(
+        403, "SnapshotCreatedImage", "The snapshot has been used to create user defined image(s)."
+    ),
+    ("invalid_parameter", "duplicate_name"): _err(
+        400, "InvalidImageName.Duplicated", "The specified Image name has already been used."
     ),
     ("invalid_status", "snapshot_not_ready"): _err(
         403,
@@ -199,6 +221,24 @@ def _repeated(params: dict[str, str], prefix: str) -> list[str]:
     pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)$")
     found = sorted((int(m.group(1)), v) for k, v in params.items() if (m := pattern.match(k)))
     return [v for _, v in found]
+
+
+def _checked_name(params: dict[str, str], param: str, code: str, reserved: tuple[str, ...] = ()) -> str:
+    """An optional name parameter, refused with ``code`` (``Invalid<X>Name.Malformed``) when malformed."""
+    name = params.get(param, "")
+    lowered = name.lower()
+    if name and (not _NAME_RE.fullmatch(name) or lowered.startswith(_RESERVED_PREFIXES + reserved)):
+        raise _fail(400, code, f"The specified {param} is wrongly formed.")
+    return name
+
+
+def _checked_description(params: dict[str, str], param: str) -> str:
+    description = params.get(param, "")
+    if description and (
+        not 2 <= len(description) <= _DESCRIPTION_MAX or description.lower().startswith(("http://", "https://"))
+    ):
+        raise _fail(400, "InvalidDescription.Malformed", "The specified description is wrongly formed.")
+    return description
 
 
 def _tags(params: dict[str, str]) -> dict[str, str]:
@@ -367,6 +407,7 @@ class FrontEnd(VendorFrontEnd[Handler]):
             "CopyImage": self._copy_image,
             "CancelCopyImage": self._cancel_copy_image,
             "DeleteImage": self._delete_image,
+            "DeleteSnapshot": self._delete_snapshot,
             "TagResources": self._tag_resources,
         }
         return [route(None, action, action, handler) for action, handler in handlers.items()]
@@ -452,8 +493,8 @@ class FrontEnd(VendorFrontEnd[Handler]):
     def _create_image(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
         """By InstanceId (every cloud disk), else DiskDeviceMapping, else SnapshotId: Aliyun's precedence."""
         common: _ImageArgs = {
-            "name": params.get("ImageName", ""),
-            "description": params.get("Description", ""),
+            "name": _checked_name(params, "ImageName", "InvalidImageName.Malformed"),
+            "description": _checked_description(params, "Description"),
             "tags": _tags(params),
             "client_token": params.get("ClientToken") or None,
         }
@@ -495,7 +536,7 @@ class FrontEnd(VendorFrontEnd[Handler]):
             account.name,
             region,
             _required(params, "DiskId"),
-            name=params.get("SnapshotName", ""),
+            name=_checked_name(params, "SnapshotName", "InvalidSnapshotName.Malformed", reserved=("auto",)),
             tags=_tags(params),
             client_token=params.get("ClientToken") or None,
         )
@@ -503,7 +544,7 @@ class FrontEnd(VendorFrontEnd[Handler]):
 
     def _describe_snapshots(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
         found = self.model.list_snapshots(
-            account.name, region, _json_ids(params, "SnapshotIds"), params.get("DiskId") or None
+            account.name, region, _json_ids(params, "SnapshotIds"), params.get("DiskId") or None, seen=True
         )
         status = params.get("Status", "all") or "all"
         found = [s for s in found if status == "all" or s.status == status]
@@ -517,7 +558,7 @@ class FrontEnd(VendorFrontEnd[Handler]):
         else:
             ids = [i for i in params.get("ImageId", "").split(",") if i] or None
             found = self.model.list_images(
-                account.name, region, ids=ids, tags=_tags(params), name=params.get("ImageName") or None
+                account.name, region, ids=ids, tags=_tags(params), name=params.get("ImageName") or None, seen=True
             )
         statuses = set((params.get("Status") or "Available").split(","))
         found = [img for img in found if IMAGE_STATUS[img.status] in statuses]
@@ -529,10 +570,12 @@ class FrontEnd(VendorFrontEnd[Handler]):
         dest = _required(params, "DestinationRegionId")
         if dest not in self.model.regions(account.name):
             raise _fail(400, "DestinationRegion.NotFound", "The destination region not found")
-        name = params.get("DestinationImageName") or self.model.get_image(account.name, region, image_id).name
+        name = _checked_name(params, "DestinationImageName", "InvalidImageName.Malformed")
+        description = _checked_description(params, "DestinationDescription")
+        name = name or self.model.get_image(account.name, region, image_id).name
         img = self.model.copy_image(
             account.name, region, image_id, dest,
-            name=name, description=params.get("DestinationDescription", ""), tags=_tags(params),
+            name=name, description=description, tags=_tags(params),
             client_token=params.get("ClientToken") or None,
         )  # fmt: skip
         return {"ImageId": img.image_id}
@@ -550,8 +593,18 @@ class FrontEnd(VendorFrontEnd[Handler]):
         return {}
 
     def _delete_image(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
-        """``Force`` only skips the in-use-by-instance check, and no emulated instance uses an image."""
-        self.model.delete_image(account.name, region, _required(params, "ImageId"))
+        """An image still being created (or copied here) is refused: ``ImageIsCreating`` (DeleteImage error
+        codes; a copy in progress is cancelled with CancelCopyImage). Its snapshots stay, as on the cloud.
+        ``Force`` only skips the in-use-by-instance check, and no emulated instance uses an image."""
+        image = self.model.get_image(account.name, region, _required(params, "ImageId"))
+        if image.status == "creating":
+            raise _fail(403, "ImageIsCreating", "The specified image is being created.")
+        self.model.delete_image(account.name, region, image.image_id, delete_snapshots=False)
+        return {}
+
+    def _delete_snapshot(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        """A snapshot an image is made from is refused: ``SnapshotCreatedImage`` (DeleteSnapshot error codes)."""
+        self.model.delete_snapshot(account.name, region, _required(params, "SnapshotId"))
         return {}
 
     def _tag_resources(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:

@@ -309,6 +309,17 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
         ``with_snapshots`` makes one snapshot per disk, finishing with the image, and counts them
         against the snapshot quota; otherwise the disks name existing snapshots.
         """
+        if name and self._rules(self._account(account)).unique_image_names:
+            taken = next(
+                (i for i in self._images.values() if (i.account, i.region, i.name) == (account, region, name)), None
+            )
+            if taken is not None:
+                raise CloudError(
+                    "invalid_parameter",
+                    f"image name {name!r} is already used by {taken.image_id} in {region}",
+                    resource="image",
+                    detail="duplicate_name",
+                )
         self._check_quota(account, region, images=1, snapshots=len(disks) if with_snapshots else 0)
         size_gb = sum(d.size_gb for d in disks)
         duration = self._duration(account, op, size_gb)

@@ -53,6 +53,21 @@ class SnapshotsMixin(QuotasMixin):
         return copy.deepcopy(snap)
 
     @synced
+    def delete_snapshot(self, account: str, region: str, snapshot_id: str) -> None:
+        """Delete a snapshot no image is made from (Aliyun DeleteSnapshot: SnapshotCreatedImage otherwise)."""
+        snap = self._snapshot(account, region, snapshot_id)
+        users = [i.image_id for i in self._images.values() if any(d.snapshot_id == snapshot_id for d in i.disks)]
+        if users:
+            raise CloudError(
+                "invalid_status",
+                f"snapshot {snapshot_id} is used by image(s) {', '.join(users)}",
+                resource="snapshot",
+                detail="snapshot_in_use",
+            )
+        del self._snapshots[snap.snapshot_id]
+        self._pending.discard(snap.snapshot_id)
+
+    @synced
     def get_snapshot(self, account: str, region: str, snapshot_id: str) -> Snapshot:
         return copy.deepcopy(self._snapshot(account, region, snapshot_id))
 
