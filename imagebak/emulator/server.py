@@ -168,6 +168,7 @@ class EmulatorApp:
             ("POST", "set-quota"): self._set_quota,
             ("POST", "hide-new"): self._hide_new,
             ("POST", "instance-state"): self._instance_state,
+            ("POST", "quirks"): self._set_quirks,
             ("GET", "state"): self._state,
         }
 
@@ -247,6 +248,11 @@ class EmulatorApp:
             account, region, instance_id, status=str(status) if status else None, task=str(task) if task else None
         )
         return {"instance_id": inst.instance_id, "status": inst.status, "task": inst.task}
+
+    def _set_quirks(self, body: dict[str, Any]) -> dict[str, Any]:
+        for name, on in body.items():
+            self.model.set_quirk(str(name), bool(on))
+        return {"quirks": {name: self.model.quirk(name) for name in body}}
 
     def _state(self, _: dict[str, Any]) -> dict[str, Any]:
         return self.model.summary()

@@ -180,8 +180,9 @@ class Submissions:
             self._at.update(dict.fromkeys(names, now))
 
     def uncertain(self, key: str, error: ProviderError) -> None:
-        """A submission failed in a way that may have reached the cloud (timeout, 5xx): remember it."""
-        if error.kind in (ErrorKind.TIMEOUT, ErrorKind.UNAVAILABLE, ErrorKind.UNKNOWN):
+        """A submission failed without an answer (a timeout, a reset connection): it may have reached
+        the cloud, so remember it. An answer, even a 5xx, says the cloud did not take it."""
+        if error.kind in (ErrorKind.TIMEOUT, ErrorKind.UNKNOWN):
             self.record(key)
 
     def age(self, name: str, since: datetime | None = None) -> float | None:

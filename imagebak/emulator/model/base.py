@@ -126,6 +126,8 @@ class ModelBase:
         self._idempotency: dict[tuple[str, str, str], Image | Snapshot] = {}
         self._fail_next: list[str] = []  # reasons, one per upcoming creation that will fail
         self._lag: dict[str | None, float] = {}  # provider (None: all) -> seconds new objects stay unlisted
+        # Readings of vendor behaviour no source settles, switchable per test (see failures.QUIRKS).
+        self._quirks: dict[str, bool] = {}
 
     # ---- all or nothing ------------------------------------------------------------------------
 

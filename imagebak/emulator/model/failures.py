@@ -12,6 +12,13 @@ from datetime import datetime
 from imagebak.emulator.model.base import ModelBase, synced
 from imagebak.emulator.model.entities import Image, Snapshot, require_status
 
+# Vendor behaviour with no source either way: the emulator follows the first reading (False),
+# a test switches to the other (True) to prove the adapter copes with both.
+QUIRKS: dict[str, str] = {
+    "jd_copy_batch_partial": "a refused copyImages call keeps the copies it started before the refused image",
+    "jd_copy_drops_description": "copyImages gives every copy JD's own description, not the one requested",
+}
+
 
 class FailuresMixin(ModelBase):
     def fail_next_creations(self, n: int, reason: str = "injected creation failure") -> None:
@@ -32,6 +39,17 @@ class FailuresMixin(ModelBase):
                 self._lag[provider] = seconds
             else:
                 self._lag.pop(provider, None)
+
+    def set_quirk(self, name: str, on: bool = True) -> None:
+        """Switch to the other reading of an unconfirmed vendor behaviour (``QUIRKS``)."""
+        if name not in QUIRKS:
+            raise ValueError(f"unknown quirk {name!r} (expected one of {', '.join(QUIRKS)})")
+        with self.lock:
+            self._quirks[name] = on
+
+    def quirk(self, name: str) -> bool:
+        with self.lock:
+            return self._quirks.get(name, False)
 
     def pending_failures(self) -> int:
         with self.lock:

@@ -252,6 +252,16 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
         self._remove_image(img, delete_snapshots=delete_snapshots, reason="image deleted")
 
     @synced
+    def update_image(
+        self, account: str, region: str, image_id: str, *, name: str | None = None, description: str | None = None
+    ) -> Image:
+        """Rename an image or change its description (JD modifyImageAttribute)."""
+        img = self._image(account, region, image_id)
+        img.name = img.name if name is None else name
+        img.description = img.description if description is None else description
+        return copy.deepcopy(img)
+
+    @synced
     def tag_resources(self, account: str, region: str, resource_ids: list[str], tags: dict[str, str]) -> None:
         for entity in self._taggables(account, region, resource_ids):
             entity.tags.update(tags)
