@@ -92,11 +92,10 @@ _BY_DETAIL: dict[tuple[str, str], ErrorSpec] = {
     ("invalid_status", "local_system_disk"): _err(
         400, "InvalidDiskCategory.CreateImage", "The specified diskCategory is not allowed to create image."
     ),
-    ("invalid_status", "instance_transient"): _err(
-        400, "IncorrectInstanceStatus", "The current status of the instance does not support this operation."
-    ),
-    ("invalid_status", "instance_busy"): _err(
-        400, "IncorrectInstanceStatus", "The current status of the instance does not support this operation."
+    # Starting, stopping or busy alike: CreateImage/CreateSnapshot "IncorrectInstanceStatus".
+    **dict.fromkeys(
+        [("invalid_status", "instance_transient"), ("invalid_status", "instance_busy")],
+        _err(400, "IncorrectInstanceStatus", "The current status of the instance does not support this operation."),
     ),
     ("invalid_status", "snapshot_in_progress"): _err(
         403, "IncorrectDiskStatus.CreatingSnapshot", "A previous snapshot creation is in process."
