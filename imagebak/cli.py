@@ -13,7 +13,7 @@ import sys
 import click
 
 from imagebak import __version__
-from imagebak.commands import plan_cmd, policy_cmds, run_cmd
+from imagebak.commands import plan_cmd, policy_cmds, report_cmds, run_cmd
 from imagebak.commands.context import AppContext
 from imagebak.emulator.cli import emulator
 from imagebak.errors import ConfigError, ImagebakError
@@ -50,6 +50,8 @@ def cli(ctx: click.Context, config: str | None, state: str | None) -> None:
 cli.add_command(policy_cmds.policy)
 cli.add_command(plan_cmd.plan)
 cli.add_command(run_cmd.run)
+for _command in (report_cmds.status, report_cmds.history, report_cmds.check, report_cmds.images):
+    cli.add_command(_command)
 cli.add_command(emulator)
 
 

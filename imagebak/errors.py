@@ -23,6 +23,10 @@ class ExitCode(IntEnum):
     QUOTA = 7  # nothing failed, but some instances were skipped for lack of quota
     CLOUD = 8  # a cloud or emulator could not be reached or refused a call outside any run
     TOO_SOON = 9  # a manual run was refused: the policy ran less than 12 hours ago (--force overrides)
+    NO_DR_COPY = 10  # images made, but a DR copy is impossible (encrypted image, or above the copy size limit)
+    IN_FLIGHT = 11  # --deadline passed with nothing failed: work is still in flight; the next run goes on
+    ACCOUNT = 12  # an account could not be used (credentials, SDK, account removed): its policies did not run
+    STALLED = 13  # an execution made no progress for a whole interval: nothing is being backed up
 
 
 class ImagebakError(Exception):

@@ -31,7 +31,7 @@ def plan(execution: Execution, work: InstanceWork, attempt: int = 1) -> None:
             slot = f"{dest}/{source}"
             if slot in work.copies:
                 continue
-            work.copies[slot] = Artifact(
+            copy = work.copies[slot] = Artifact(
                 key=idempotency_key(execution.policy_key, execution.run_id, work.instance_id, "copy", slot, attempt),
                 name=name,
                 region=dest,
@@ -39,6 +39,8 @@ def plan(execution: Execution, work: InstanceWork, attempt: int = 1) -> None:
                 size_gb=image.size_gb,
                 attempt=attempt,
             )
+            if image.encrypted:
+                copy.skip(Outcome.COPY_IMPOSSIBLE, "the image is encrypted: no cross-region copy of encrypted images")
 
 
 def batches(ctx: StepContext, planned: Sequence[WorkItem], in_flight: Callable[[str], int]) -> list[list[WorkItem]]:
@@ -72,8 +74,10 @@ def _too_large(ctx: StepContext, item: WorkItem, size_limits: Mapping[str, int])
     limit = size_limits.get(region)
     if limit is None or artifact.size_gb is None or artifact.size_gb <= limit:
         return False
-    artifact.fire(ArtifactEvent.SKIPPED)
-    artifact.detail = f"{artifact.size_gb} GB exceeds the {limit} GB limit of cross-region copies from {region}"
+    artifact.skip(
+        Outcome.COPY_IMPOSSIBLE,
+        f"{artifact.size_gb} GB exceeds the {limit} GB limit of cross-region copies from {region}",
+    )
     ctx.save(execution, work)
     ctx.event(execution, work, step="copy", outcome="skipped", region=artifact.region, detail=artifact.detail)
     return True
@@ -111,9 +115,11 @@ def _refused(ctx: StepContext, batch: Sequence[WorkItem], error: ProviderError) 
             continue
         if error.kind is ErrorKind.CONFLICT:
             artifact.fire(ArtifactEvent.REFUSED)  # refused outright (e.g. 5 copies in flight): plan it again
-        elif outcome is not Outcome.RETRY_LATER:  # transient: stays submitting, looked up before resubmitting
-            artifact.fire(ArtifactEvent.SKIPPED if outcome is Outcome.QUOTA_SKIP else ArtifactEvent.REJECTED)
-            artifact.detail = error.describe()
+        elif outcome is Outcome.QUOTA_SKIP:  # no image quota in the destination: the source image stands
+            artifact.skip(outcome, error.describe())
+        elif outcome is Outcome.FAILED:  # transient ones stay submitting, looked up before resubmitting
+            artifact.fire(ArtifactEvent.REJECTED)
+            artifact.outcome, artifact.detail = outcome.value, error.describe()
         ctx.save(execution, work)
     first = batch[0]
     ctx.error_event(first.execution, None, "copy", error)
@@ -134,7 +140,10 @@ def tag(ctx: StepContext, item: WorkItem) -> None:
     try:
         ctx.provider(item.account).tag_image(artifact.region, artifact.image_id or "", tags)
     except ProviderError as error:
-        ctx.error_event(execution, work, "tag", error)
-        return
-    artifact.tagged = True
+        ctx.error_event(execution, work, "tag", error, region=artifact.region, image_id=artifact.image_id)
+        if outcome_of(error) is Outcome.RETRY_LATER:
+            return  # tried again on the next pass, before the instance counts as done
+        artifact.outcome, artifact.detail = Outcome.FAILED.value, f"ownership tags not set: {error.describe()}"
+    else:
+        artifact.tagged = True
     ctx.save(execution, work)

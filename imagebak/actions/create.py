@@ -45,6 +45,7 @@ def prepare(ctx: StepContext, execution: Execution, work: InstanceWork) -> None:
     work.devices = devices
     work.image = new_image_artifact(ctx, execution, work, attempt=1)
     work.image.size_gb = image_size_gb(instance, devices)
+    work.image.encrypted = any(d.encrypted for d in instance.disks if d.device in devices)
     work.fire(WorkEvent.PREPARED)
     ctx.event(execution, work, step="eligibility", outcome="ok", devices=devices)
 

@@ -102,6 +102,7 @@ def _print_report(report: RunReport, fmt: str) -> None:
     if fmt == "json":
         emit_json({
             "exit_code": int(code), "result": code.name.lower(), "deadline_hit": report.deadline_hit,
+            "stalled": report.stalled,
             "executions": [e.to_dict() for e in report.executions], "notes": [n.to_json() for n in report.notes],
         })
         return
@@ -114,6 +115,8 @@ def _print_report(report: RunReport, fmt: str) -> None:
         click.echo(table(("POLICY", "INSTANCE", "STATUS", "IMAGE", "COPIES", "NOTE"), rows))
     for note in report.notes:
         click.echo(f"{note.policy}: not started ({note.kind.value}): {note.message}")
+    for line in report.stalled:
+        click.echo(f"stalled: {line}")
     if not rows and not report.notes:
         click.echo("nothing due")
     click.echo(f"result: {code.name.lower().replace('_', ' ')} (exit {int(code)})")

@@ -194,6 +194,7 @@ class LogEntry:
     status: int
     request_id: str
     duration_ms: float = 0.0
+    reason: str | None = None  # why it was refused (unroutable, unsigned, the vendor error), None on success
 
 
 class RequestLog:
@@ -212,6 +213,7 @@ class RequestLog:
         status: int,
         request_id: str,
         duration_ms: float = 0.0,
+        reason: str | None = None,
     ) -> None:
         entry = LogEntry(
             datetime.now(timezone.utc).isoformat(),
@@ -222,6 +224,7 @@ class RequestLog:
             status,
             request_id,
             round(duration_ms, 3),
+            reason,
         )
         with self._lock:
             self._entries.append(entry)

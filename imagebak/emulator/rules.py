@@ -77,6 +77,7 @@ class ProviderRules:
     encrypted_copyable: bool = False
     max_images_per_copy_call: int | None = None  # enforced by the front-end (JD copyImages)
     unique_image_names: bool = False  # a region's images have distinct names (Aliyun InvalidImageName.Duplicated)
+    max_share_accounts: int | None = None  # accounts one image may be shared with; None = no sharing API
     default_quota: Mapping[str, int] = field(default_factory=lambda: _frozen({"image": 100, "snapshot": 256}))
     latency: Mapping[str, Latency] = field(default_factory=lambda: _frozen({}))
 
@@ -107,6 +108,7 @@ RULES: Mapping[str, ProviderRules] = _frozen(
             task_id=IdFormat("t-", 20),
             zone_format="{region}-b",
             unique_image_names=True,
+            max_share_accounts=50,  # ECS ModifyImageSharePermission: up to 50 Alibaba Cloud accounts
             latency=DEFAULT_LATENCY,
         ),
         "huawei": ProviderRules(
@@ -131,6 +133,7 @@ RULES: Mapping[str, ProviderRules] = _frozen(
             task_id=IdFormat("task-", 10),
             zone_format="{region}a",
             max_images_per_copy_call=10,
+            max_share_accounts=20,  # vm shareImage: up to 20 JD Cloud accounts
             latency=DEFAULT_LATENCY,
         ),
     }

@@ -34,6 +34,8 @@ FRONTEND_MODULES: tuple[str, ...] = (
     "imagebak.emulator.frontends.jdcloud",
 )
 ADMIN_PREFIX = "/_emulator/"
+# Counters and the request log file a request no front-end recognises under this vendor and action.
+UNROUTED, UNROUTED_ACTION = "unrouted", "Unroutable"
 
 FrontEndFactory = Callable[[CloudModel], FrontEnd]
 
@@ -84,27 +86,39 @@ class EmulatorApp:
     def dispatch(self, req: WireRequest) -> WireResponse:
         if req.path.startswith(ADMIN_PREFIX):
             return self._admin(req)
+        started = time.monotonic()
         fe = next((f for f in self.frontends if f.matches(req)), None)
         if fe is None:
-            return WireResponse.json(
-                404, {"error": "NotFound", "message": f"no emulated service handles {req.method} {req.path}"}
-            )
-        started = time.monotonic()
-        action = self._action(fe, req)
-        self.counters.increment(fe.vendor, action)
+            vendor, action, resp = UNROUTED, UNROUTED_ACTION, self._unroutable(req)
+            self.counters.increment(vendor, action)
+        else:
+            vendor, action = fe.vendor, self._action(fe, req)
+            self.counters.increment(vendor, action)
+            resp = self._serve(fe, action, req)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        log_args = (vendor, action, req.method, req.path, resp.status, req.request_id, elapsed_ms, resp.reason)
+        self.request_log.record(*log_args)
+        if fe is not None and req.method != "GET":
+            self.persist()
+        return resp
+
+    def _serve(self, fe: FrontEnd, action: str, req: WireRequest) -> WireResponse:
         try:
             self.faults.before(fe.vendor, action)
-            resp = fe.handle(req)
+            return fe.handle(req)
         except CloudError as exc:
-            resp = self._error(fe, req, exc)
+            return self._error(fe, req, exc)
         except Exception:
             log.exception("front-end %s failed on %s", fe.vendor, action)
-            resp = self._error(fe, req, CloudError("internal", "the emulator hit an internal error"))
-        elapsed_ms = (time.monotonic() - started) * 1000
-        log_args = (fe.vendor, action, req.method, req.path, resp.status, req.request_id, elapsed_ms)
-        self.request_log.record(*log_args)
-        if req.method != "GET":
-            self.persist()
+            return self._error(fe, req, CloudError("internal", "the emulator hit an internal error"))
+
+    def _unroutable(self, req: WireRequest) -> WireResponse:
+        """No front-end speaks this request: say what each one looks for, so a client's mistake shows."""
+        reason = f"no emulated service handles {req.method} {req.path}: " + "; ".join(
+            getattr(fe, "recognises", fe.vendor) for fe in self.frontends
+        )
+        resp = WireResponse.json(404, {"error": "NotFound", "message": reason})
+        resp.reason = reason
         return resp
 
     def persist(self) -> None:
@@ -130,7 +144,9 @@ class EmulatorApp:
             return fe.error_response(req, error)
         except Exception:
             log.exception("front-end %s failed to format an error", fe.vendor)
-            return WireResponse.json(500, {"error": error.kind, "message": error.message})
+            resp = WireResponse.json(500, {"error": error.kind, "message": error.message})
+            resp.reason = f"{error.kind}: {error.message}"
+            return resp
 
     # ---- admin API -------------------------------------------------------------------------
 

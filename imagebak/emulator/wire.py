@@ -69,6 +69,8 @@ class WireResponse:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Why the request was refused, for the request log only (never sent): set on every error answer.
+    reason: str | None = None
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> WireResponse:
@@ -195,13 +197,19 @@ class VendorFrontEnd(Generic[H]):
 
     def handle(self, request: WireRequest) -> WireResponse:
         try:
-            response = self.serve(request, self.find(request))
+            return self._echo(request, self.serve(request, self.find(request)))
         except CloudError as error:
-            response = self.format_error(request, error)
-        return self._echo(request, response)
+            return self.error_response(request, error)
 
     def error_response(self, request: WireRequest, error: CloudError) -> WireResponse:
-        return self._echo(request, self.format_error(request, error))
+        response = self.format_error(request, error)
+        response.reason = response.reason or self.refusal_reason(error)
+        return self._echo(request, response)
+
+    def refusal_reason(self, error: CloudError) -> str:
+        """The request log's account of a refusal: kind, detail and message (no request data)."""
+        kind = f"{error.kind}/{error.detail}" if error.detail else error.kind
+        return f"{kind}: {error.message}"
 
     def serve(self, request: WireRequest, found: RouteMatch[H] | None) -> WireResponse:
         """Answer the request; ``found`` is None for an API the vendor does not have."""

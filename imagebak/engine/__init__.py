@@ -16,12 +16,12 @@ from imagebak.engine.events import EventLog
 from imagebak.engine.journal import Journal, recover
 from imagebak.engine.locks import PolicyLocks
 from imagebak.engine.options import RunOptions
-from imagebak.engine.report import RunReport
+from imagebak.engine.report import RunReport, stalled
 from imagebak.engine.runner import Engine
 from imagebak.engine.selection import Note, select, selected_names
 from imagebak.execution.records import Execution
 from imagebak.providers.base import Provider
-from imagebak.state import StateStore
+from imagebak.state import StateStore, policy_key
 
 __all__ = ["Note", "RunOptions", "RunReport", "preview", "run", "selected_names"]
 
@@ -38,18 +38,20 @@ def run(
     """Select what to work on (under the policies' locks), drive it forward, and report."""
     locks = PolicyLocks(store.path.parent / "locks")
     journal = Journal(store)
+    pool = ProviderPool(providers)
     try:
         with store.update() as state:
             folded = recover(state)
-            executions, notes = select(state, loaded, now(), options, locks)
+            executions, notes = select(state, loaded, now(), options, locks, pool.problem)
         for path in folded:
             path.unlink(missing_ok=True)  # now in the state file
-        ctx = RunContext(ProviderPool(providers), journal, EventLog(loaded.resolve(loaded.model.log)), now)
+        ctx = RunContext(pool, journal, EventLog(loaded.resolve(loaded.model.log)), now)
         deadline_hit = Engine(ctx, options, progress=progress).advance(executions)
     finally:
         journal.close()
         locks.release_all()
-    return RunReport(executions, notes, deadline_hit)
+    intervals = {policy_key(p.account, p.region, p.name): p.interval for p in loaded.model.policies}
+    return RunReport(executions, notes, deadline_hit, stalled(executions, intervals, now()))
 
 
 def preview(

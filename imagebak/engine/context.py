@@ -11,6 +11,7 @@ from imagebak.actions.eligibility import fetch_instance
 from imagebak.actions.quota import QuotaBudget
 from imagebak.engine.events import EventLog
 from imagebak.engine.journal import Journal
+from imagebak.errors import ImagebakError
 from imagebak.execution.records import Execution, InstanceWork
 from imagebak.providers.base import InstanceInfo, Provider, ProviderError
 
@@ -28,6 +29,14 @@ class ProviderPool:
             if account not in self._built:
                 self._built[account] = self._factory(account)
             return self._built[account]
+
+    def problem(self, account: str) -> str | None:
+        """Why the account's provider cannot be built (credentials, SDK, account gone), or None."""
+        try:
+            self.get(account)
+        except ImagebakError as exc:
+            return str(exc)
+        return None
 
 
 class RunContext:

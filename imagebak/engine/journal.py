@@ -24,14 +24,17 @@ from typing import Any
 
 from imagebak.errors import StateError
 from imagebak.execution.records import Execution, InstanceWork
+from imagebak.execution.states import ArtifactState
 from imagebak.fsutil import try_flock
 from imagebak.state import State, StateStore
 
 EXECUTIONS = "executions"
 HISTORY = "history"
 HISTORY_LENGTH = 20
+POINTS = "points"  # recovery points imagebak made and has not pruned: what retention works on
 
 Entry = dict[str, Any]
+Point = dict[str, Any]  # {instance, region, run, created_at, image_ids}
 
 
 class Journal:
@@ -47,8 +50,19 @@ class Journal:
         self._append({"key": execution.policy_key, "run": execution.run_id, "work": asdict(work)})
 
     def finish(self, execution: Execution) -> None:
-        """Move a finished execution out of the in-flight table into a short history."""
-        self._append({"key": execution.policy_key, "run": execution.run_id, "finished": _summary(execution)})
+        """Move a finished execution into the history; its available images become recovery points."""
+        self._append(
+            {
+                "key": execution.policy_key,
+                "run": execution.run_id,
+                "finished": _summary(execution),
+                "points": recovery_points(execution),
+            }
+        )
+
+    def pruned(self, policy_key: str, point: Point) -> None:
+        """A recovery point's images are deleted: it is no longer tracked."""
+        self._append({"key": policy_key, "run": point["run"], "pruned": _point_id(point)})
 
     def compact(self) -> None:
         """Fold what this process logged into the state file, then empty its log."""
@@ -75,7 +89,7 @@ class Journal:
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             fd = self._open()
-            _checked(lambda: (os.write(fd, line), os.fsync(fd)), self._path, "append to the journal")
+            _checked(lambda: _append_durably(fd, line), self._path, "append to the journal")
             self._pending.append(entry)
 
     def _open(self) -> int:
@@ -88,6 +102,19 @@ class Journal:
             try_flock(fd)  # a fresh, uniquely named file: nobody else holds it
             self._fd = fd
         return self._fd
+
+
+def replay_all(state: State) -> None:
+    """Read-only views (status, history, check): apply every log, live ones too, without locking or removing."""
+    for path in sorted(state.path.parent.glob(f"{state.path.name}.wal.*")):
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            continue  # compacted and removed meanwhile
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read the journal: {exc.strerror}") from None
+        for entry in _entries(raw, path):
+            apply(state, entry)
 
 
 def recover(state: State) -> list[Path]:
@@ -119,12 +146,19 @@ def apply(state: State, entry: Entry) -> None:
     """Replay one journal line onto the state (idempotent)."""
     entry_of_policy = state.entry(entry["key"])
     executions = entry_of_policy.setdefault(EXECUTIONS, {})
+    if "pruned" in entry:
+        points = entry_of_policy.get(POINTS, [])
+        entry_of_policy[POINTS] = [p for p in points if _point_id(p) != entry["pruned"]]
+        return
     if "finished" in entry:
         executions.pop(entry["run"], None)
         history = entry_of_policy.setdefault(HISTORY, [])
         if all(h.get("run_id") != entry["run"] for h in history):
             history.append(entry["finished"])
         del history[:-HISTORY_LENGTH]
+        points = entry_of_policy.setdefault(POINTS, [])
+        known = [_point_id(p) for p in points]
+        points += [p for p in entry.get("points", []) if _point_id(p) not in known]
         return
     record = executions.get(entry["run"])
     if record is not None:  # absent: the execution already finished (a replayed, older line)
@@ -160,13 +194,42 @@ def _entries(raw: bytes, path: Path) -> list[Entry]:
     return entries
 
 
+def _append_durably(fd: int, line: bytes) -> None:
+    os.write(fd, line)
+    os.fsync(fd)
+
+
 def _well_formed(entry: Any) -> bool:
     if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or not isinstance(entry.get("run"), str):
         return False
+    if "pruned" in entry:
+        return isinstance(entry["pruned"], dict)
     if "finished" in entry:
-        return isinstance(entry["finished"], dict)
+        return isinstance(entry["finished"], dict) and isinstance(entry.get("points", []), list)
     work = entry.get("work")
     return isinstance(work, dict) and isinstance(work.get("instance_id"), str)
+
+
+def recovery_points(execution: Execution) -> list[Point]:
+    """One point per instance and region where this execution left available images (source and copies)."""
+    points: list[Point] = []
+    for work in execution.instances.values():
+        image = work.image
+        if image is None or image.state is not ArtifactState.AVAILABLE or image.image_id is None:
+            continue
+        made = image.finished_at or execution.started_at
+        base = {"instance": work.instance_id, "run": execution.run_id, "created_at": made}
+        points.append({**base, "region": image.region, "image_ids": [image.image_id, *image.extra_image_ids]})
+        copies: dict[str, list[str]] = {}
+        for copy in work.copies.values():
+            if copy.state is ArtifactState.AVAILABLE and copy.image_id:
+                copies.setdefault(copy.region, []).append(copy.image_id)
+        points += [{**base, "region": region, "image_ids": ids} for region, ids in copies.items()]
+    return points
+
+
+def _point_id(point: Point) -> dict[str, str]:
+    return {"instance": point["instance"], "region": point["region"], "run": point["run"]}
 
 
 def _checked(call: Any, path: Path, what: str) -> Any:

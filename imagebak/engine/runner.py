@@ -19,7 +19,7 @@ from imagebak.actions import wait as wait_step
 from imagebak.engine.context import RunContext
 from imagebak.engine.lanes import run_in_lanes
 from imagebak.engine.options import RunOptions
-from imagebak.execution.records import Execution, InstanceWork, WorkItem
+from imagebak.execution.records import Artifact, Execution, InstanceWork, WorkItem
 from imagebak.execution.states import ArtifactState, Outcome, WorkEvent, WorkStatus
 from imagebak.providers import retry
 from imagebak.providers.base import ProviderError
@@ -197,7 +197,7 @@ class Engine:
             return
         cleanup_step.discard(self.ctx, execution, image.region, image.image_id)
         work.image = create_step.new_image_artifact(self.ctx, execution, work, attempt=image.attempt + 1)
-        work.image.size_gb = image.size_gb
+        work.image.size_gb, work.image.encrypted = image.size_gb, image.encrypted
         work.fire(WorkEvent.IMAGE_RETRY)
         self.ctx.save(execution, work)
         self.ctx.event(execution, work, step="create", outcome="retry", attempt=work.image.attempt)
@@ -210,7 +210,7 @@ class Engine:
     def _poll_copies(self) -> None:
         self._poll(self._copies(), "copy")
         for execution, work, copy in self._copies():
-            if copy.state is ArtifactState.AVAILABLE and not copy.tagged:
+            if _needs_tags(copy):
                 copy_step.tag(self.ctx, WorkItem(execution, work, copy))
             elif copy.state is ArtifactState.FAILED and copy.attempt <= execution.policy.retry_failed:
                 cleanup_step.discard(self.ctx, execution, copy.region, copy.image_id)
@@ -220,14 +220,17 @@ class Engine:
             self._settle_copies(execution, work)
 
     def _settle_copies(self, execution: Execution, work: InstanceWork) -> None:
-        """Once no copy is still being made: done, or failed with every copy that did not make it."""
+        """Once no copy is still being made: failed if a copy failed, else done (skipped copies say why)."""
+        copies = list(work.copies.values())
         settled = (ArtifactState.AVAILABLE, ArtifactState.FAILED, ArtifactState.SKIPPED)
-        if any(c.state not in settled for c in work.copies.values()):
+        if any(c.state not in settled or _needs_tags(c) for c in copies):
             return
-        bad = [f"{c.region}: {c.detail}" for c in work.copies.values() if c.state is not ArtifactState.AVAILABLE]
-        if bad:
-            self._end(execution, work, Outcome.FAILED, "copy failed: " + "; ".join(bad), "CopyFailed", step="copy")
+        failed = [f"{c.region}: {c.detail}" for c in copies if c.state is ArtifactState.FAILED]
+        if failed:
+            self._end(execution, work, Outcome.FAILED, "copy failed: " + "; ".join(failed), "CopyFailed", step="copy")
             return
+        skipped = [f"{c.region}: {c.detail}" for c in copies if c.state is ArtifactState.SKIPPED]
+        work.reason = "copy skipped: " + "; ".join(skipped) if skipped else ""
         work.fire(WorkEvent.COPIES_SETTLED)
         self.ctx.save(execution, work)
         self.ctx.event(
@@ -236,7 +239,9 @@ class Engine:
             step="done",
             outcome=Outcome.OK.value,
             image_id=work.image.image_id if work.image else None,
-            copies={c.region: c.image_id for c in work.copies.values()},
+            copies={c.region: c.image_id for c in copies if c.image_id},
+            skipped={c.region: c.outcome for c in copies if c.state is ArtifactState.SKIPPED} or None,
+            message=work.reason or None,
         )
 
     def _finish(self) -> None:
@@ -251,3 +256,8 @@ class Engine:
         copying = sum(1 for item in self._copies() if item.artifact.state is not ArtifactState.AVAILABLE)
         images = ", ".join(f"{p}%" for p in creating[:8]) + (" ..." if len(creating) > 8 else "")
         return f"waiting: {len(creating)} image(s) creating [{images}], {copying} copy(ies) in progress"
+
+
+def _needs_tags(copy: Artifact) -> bool:
+    """Available, but its ownership tags are not set yet (and setting them has not failed for good)."""
+    return copy.state is ArtifactState.AVAILABLE and not copy.tagged and copy.outcome is None

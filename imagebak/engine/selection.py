@@ -7,6 +7,7 @@ and executions left unfinished by earlier runs are picked up again, each under i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,12 +37,21 @@ class Note:
         return {"policy": self.policy, "outcome": self.kind.value, "message": self.message}
 
 
+AccountProblem = Callable[[str], "str | None"]  # why an account cannot be used now, or None
+
+
 def select(
-    state: State, loaded: LoadedConfig, now: datetime, options: RunOptions, locks: PolicyLocks | None
+    state: State,
+    loaded: LoadedConfig,
+    now: datetime,
+    options: RunOptions,
+    locks: PolicyLocks | None,
+    account_problem: AccountProblem = lambda account: None,
 ) -> tuple[list[Execution], list[Note]]:
     """Reconcile schedules, start due/requested executions and pick up unfinished ones (mutates ``state``).
 
-    The caller has folded the journals of dead processes into ``state`` (``journal.recover``).
+    The caller has folded the journals of dead processes into ``state`` (``journal.recover``). A
+    policy whose account cannot be used is neither started nor resumed, and its slot is not used up.
     """
     wanted = selected_names(loaded.model.policies, options)
     executions: list[Execution] = []
@@ -49,7 +59,10 @@ def select(
     for execution in in_flight(state):
         if options.manual and execution.policy.name not in wanted:
             continue
-        if locks is None or locks.acquire(execution.policy_key):
+        problem = account_problem(execution.policy.account)
+        if problem is not None:
+            notes.append(Note(execution.policy.name, NoteKind.ACCOUNT, f"in-flight work waits: {problem}"))
+        elif locks is None or locks.acquire(execution.policy_key):
             executions.append(execution)
         else:
             notes.append(_locked(execution.policy.name))
@@ -57,7 +70,7 @@ def select(
     for entry in build_plan(loaded.model, state, now):
         schedule = entry.schedule
         start = entry.policy.name in wanted if options.manual else entry.due
-        note = _why_not(entry, now, options, busy, locks) if start else None
+        note = _why_not(entry, now, options, busy, locks, account_problem) if start else None
         if note is not None:
             notes.append(note)
         elif start:
@@ -66,13 +79,18 @@ def select(
             executions.append(execution)
             schedule = after_run(schedule, spec_of(entry.policy), now, scheduled=not options.manual)
         state.set_schedule(entry.key, schedule)
-    return executions, notes
+    return executions, list(dict.fromkeys(notes))  # a blocked in-flight policy that is also due: one note
 
 
 def _why_not(
-    entry: PlanEntry, now: datetime, options: RunOptions, busy: set[str], locks: PolicyLocks | None
+    entry: PlanEntry,
+    now: datetime,
+    options: RunOptions,
+    busy: set[str],
+    locks: PolicyLocks | None,
+    account_problem: AccountProblem,
 ) -> Note | None:
-    """Why a policy that should start does not (12-hour floor, still running, locked), or None."""
+    """Why a policy that should start does not (12-hour floor, still running, account, locked), or None."""
     floor = manual_floor(entry.schedule, now) if options.manual and not options.force else None
     if floor is not None:
         return Note(
@@ -83,6 +101,9 @@ def _why_not(
         )
     if entry.key in busy:
         return Note(entry.policy.name, NoteKind.BUSY, "the previous execution is still in progress and was resumed")
+    problem = account_problem(entry.policy.account)
+    if problem is not None:
+        return Note(entry.policy.name, NoteKind.ACCOUNT, problem)
     if locks is not None and not locks.acquire(entry.key):
         return _locked(entry.policy.name)
     return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-from imagebak.execution.states import ARTIFACT, WORK, ArtifactEvent, ArtifactState, WorkEvent, WorkStatus
+from imagebak.execution.states import ARTIFACT, WORK, ArtifactEvent, ArtifactState, Outcome, WorkEvent, WorkStatus
 
 
 @dataclass
@@ -33,10 +33,18 @@ class Artifact:
     detail: str = ""
     extra_image_ids: list[str] = field(default_factory=list)
     tagged: bool = False
+    encrypted: bool = False  # made from an encrypted disk: no vendor copies it across regions
+    attempted_at: str | None = None  # when the latest submission was journaled (adoption grace)
+    outcome: str | None = None  # why it was skipped or failed: an ``Outcome`` value
 
     def fire(self, event: ArtifactEvent) -> None:
         """Move to the state the transition table gives for ``event``."""
         self.state = ARTIFACT.fire(self.state, event)
+
+    def skip(self, outcome: Outcome, detail: str) -> None:
+        """It will not be made, for a reason that is no failure of imagebak or the cloud."""
+        self.fire(ArtifactEvent.SKIPPED)
+        self.outcome, self.detail = outcome.value, detail
 
     @property
     def open(self) -> bool:

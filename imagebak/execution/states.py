@@ -35,7 +35,7 @@ class WorkEvent(str, Enum):
     PREPARED = "prepared"  # eligible, disks chosen, quota reserved: the image artifact exists
     IMAGE_RETRY = "image-retry"  # the image failed and is re-created (retry_failed)
     IMAGE_READY = "image-ready"  # the image is available: copies (if any) are planned
-    COPIES_SETTLED = "copies-settled"  # every copy is available or skipped for a reason that is no failure
+    COPIES_SETTLED = "copies-settled"  # every copy is available, or skipped for a reason that is no failure
     SKIPPED = "skipped"  # a step ended the work without a failure (local system disk, quota)
     FAILED = "failed"  # a step, the image or a copy failed for good
 
@@ -57,7 +57,7 @@ class ArtifactEvent(str, Enum):
     ADOPTED = "adopted"  # an earlier submission's image was found by its key
     REFUSED = "refused"  # refused for now (e.g. copy slots full): plan it again
     REJECTED = "rejected"  # refused for good
-    SKIPPED = "skipped"  # will not be made, for a stated reason (size limit, quota)
+    SKIPPED = "skipped"  # will not be made, for a stated reason (encrypted, size limit, quota)
     POLLED = "polled"  # still being made
     READY = "ready"  # available
     BROKEN = "broken"  # the cloud reports it failed, or it vanished
@@ -68,7 +68,8 @@ class Outcome(str, Enum):
 
     OK = "ok"
     RETRY_LATER = "retry-later"  # a transient fault or a conflict: the next pass (or run) tries again
-    QUOTA_SKIP = "quota-skip"  # no image/snapshot quota: nothing was created
+    QUOTA_SKIP = "quota-skip"  # no image/snapshot quota (or no image quota in a copy's destination)
+    COPY_IMPOSSIBLE = "copy-impossible"  # the image is made, but cannot be copied (encrypted, too large)
     SKIPPED = "skipped"  # not imageable, with the reason
     FAILED = "failed"
 
@@ -77,6 +78,7 @@ class NoteKind(str, Enum):
     """Why a selected policy did not start in this invocation."""
 
     LOCKED = "locked"  # another process works on it
+    ACCOUNT = "account"  # its account cannot be used now (credentials, SDK, removed from the file)
     TOO_SOON = "too_soon"  # a manual run within the 12-hour floor
     BUSY = "busy"  # its previous execution is still in flight and was resumed instead
 
@@ -153,11 +155,6 @@ ARTIFACT: Machine[ArtifactState, ArtifactEvent] = Machine(
         (ArtifactState.PENDING, ArtifactEvent.BROKEN): ArtifactState.FAILED,
     },
 )
-
-
-def work_event_of(outcome: Outcome) -> WorkEvent:
-    """The work event a step's final outcome fires (RETRY_LATER and OK fire none)."""
-    return {Outcome.QUOTA_SKIP: WorkEvent.SKIPPED, Outcome.SKIPPED: WorkEvent.SKIPPED}.get(outcome, WorkEvent.FAILED)
 
 
 if __name__ == "__main__":

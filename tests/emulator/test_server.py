@@ -104,10 +104,13 @@ def test_refuses_non_loopback_hosts(manual_clock: Any) -> None:
     assert check_loopback("localhost") == "127.0.0.1"
 
 
-def test_unmatched_request_is_404_json(dummy: EmulatorHandle) -> None:
+def test_unmatched_request_is_404_json_counted_and_logged_with_its_reason(dummy: EmulatorHandle) -> None:
     status, body = call(dummy, "GET", "/nothing/here")
     assert status == 404 and body["error"] == "NotFound"
-    assert dummy.counters.snapshot() == {}
+    assert dummy.counters.snapshot() == {"unrouted": {"Unroutable": 1}}
+    (entry,) = dummy.request_log.entries()
+    assert (entry["vendor"], entry["action"], entry["status"]) == ("unrouted", "Unroutable", 404)
+    assert entry["reason"].startswith("no emulated service handles GET /nothing/here")
 
 
 def test_request_log_has_no_query_or_secrets(dummy: EmulatorHandle) -> None:

@@ -32,7 +32,8 @@ def test_jd_an_encrypted_image_never_costs_a_healthy_one_its_copy(world_for: Cal
     _, report = world.run_json("--policy", "nightly")
     works = report["executions"][0]["instances"]
     assert works[healthy]["status"] == "done"
-    assert works[encrypted]["status"] != "done"
+    assert all(c["state"] == "available" for c in works[healthy]["copies"].values())
+    assert all(c["state"] != "available" for c in works[encrypted]["copies"].values())
     recorded = {c["image_id"] for w in works.values() for c in w["copies"].values() if c.get("image_id")}
     assert {i.image_id for i in world.images("cn-east-2")} == recorded  # nothing untracked
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import yaml
 from world import World
 
 
@@ -88,3 +89,77 @@ def test_a_wrong_secret_fails_with_the_vendor_code_and_no_secret(world: World, m
     assert code == 6 and work["status"] == "failed"
     assert "not-the-right-one" not in str(report)
     assert work["error"]["kind"] == "auth"
+
+
+def _copy_outcomes(work: dict) -> dict[str, tuple[str, str | None]]:
+    return {c["region"]: (c["state"], c["outcome"]) for c in work["copies"].values()}
+
+
+def _dest_regions(world: World) -> list[str]:
+    return [t["region"] if isinstance(t, dict) else t for t in world.vendor.copy_to]
+
+
+def test_an_encrypted_image_is_made_and_never_sent_for_copying(world: World):
+    instance_id = {"aliyun": "i-uf6encrypted0001", "huawei": "0b9e1c6a-0000-4000-8000-0000000000e1",
+                   "jdcloud": "i-encrypted1"}[world.vendor.name]
+    world.emulator.model.add_instance(
+        world.vendor.account, world.vendor.region, instance_id, name="secure",
+        disks=[{"disk_id": f"{instance_id}-vda", "device": "vda", "is_system": True, "size_gb": 40,
+                "category": "cloud", "encrypted": True}],
+    )
+    world.write_policies(world.policy(instances=[instance_id]))
+    code, report = world.run_json("--policy", "nightly")
+    work = report["executions"][0]["instances"][instance_id]
+    assert code == 10, report  # image made, DR copy impossible: neither success nor "no backup"
+    assert work["status"] == "done" and "encrypted" in work["reason"]
+    assert set(_copy_outcomes(work).values()) == {("skipped", "copy-impossible")}
+    assert any(i.image_id == work["image"]["image_id"] for i in world.images())
+    assert all(world.images(region) == [] for region in _dest_regions(world))
+    copy_action = {"aliyun": "CopyImage", "huawei": "CopyImageCrossRegion", "jdcloud": "copyImages"}
+    assert world.calls(copy_action[world.vendor.name]) == 0
+
+
+def test_no_image_quota_in_one_destination_skips_that_copy_only(world: World):
+    full, other = _dest_regions(world)
+    world.emulator.model.set_quota(world.vendor.account, full, "image", 0)
+    world.write_policies(world.policy())
+    code, report = world.run_json("--policy", "nightly")
+    work = report["executions"][0]["instances"][world.vendor.web]
+    assert code == 7, report  # a quota skip, reported for the region, not a failure
+    assert work["status"] == "done"
+    outcomes = _copy_outcomes(work)
+    assert outcomes[full] == ("skipped", "quota-skip") and outcomes[other] == ("available", None)
+    assert world.images(full) == [] and len(world.images(other)) == 1
+    assert any(i.image_id == work["image"]["image_id"] for i in world.images())
+
+
+def test_an_account_without_credentials_stops_only_its_own_policies(world: World, monkeypatch):
+    world.write_policies(world.policy(copy_to=[]))
+    document = yaml.safe_load(world.config.read_text(encoding="utf-8"))
+    broken = {**document["accounts"][world.vendor.account], "access_key_id_env": "IMAGEBAK_TEST_UNSET_ID",
+              "secret_env": "IMAGEBAK_TEST_UNSET_SECRET"}
+    document["accounts"]["broken"] = broken
+    document["policies"].append({**world.policy(name="orphan", copy_to=[]), "account": "broken",
+                                 "instances": [world.vendor.local_data]})
+    world.config.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    monkeypatch.delenv("IMAGEBAK_TEST_UNSET_ID", raising=False)
+    code, report = world.run_json("--all")
+    assert code == 12, report  # its own exit code, not "invalid policies.yaml"
+    assert [e["policy"]["name"] for e in report["executions"]] == ["nightly"]
+    assert report["executions"][0]["instances"][world.vendor.web]["status"] == "done"
+    (note,) = report["notes"]
+    assert (note["policy"], note["outcome"]) == ("orphan", "account") and "IMAGEBAK_TEST_UNSET_ID" in note["message"]
+    orphan = world.state()["policies"][f"broken/{world.vendor.region}/orphan"]["schedule"]
+    assert orphan["last_run"] is None  # no slot used up: a retry once the credentials are back is not "too soon"
+
+
+def test_an_unreachable_cloud_is_reported_as_stalled_not_ok(world: World, monkeypatch):
+    world.write_policies(world.policy(copy_to=[]), endpoint="http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("IMAGEBAK_NOW", "2026-03-01T02:00:00+00:00")
+    code, report = world.run_json("--policy", "nightly", "--no-wait")
+    work = report["executions"][0]["instances"][world.vendor.web]
+    assert (code, work["status"]) == (0, "new") and work["reason"].startswith("will retry")
+    monkeypatch.setenv("IMAGEBAK_NOW", "2026-03-02T03:00:00+00:00")  # a day later: still no progress
+    code, report = world.run_json("--no-wait")
+    assert (code, report["result"]) == (13, "stalled"), report
+    assert report["stalled"] and "no progress for 25 h" in report["stalled"][0]

@@ -9,7 +9,6 @@ live in the model.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -18,8 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
+from imagebak.emulator.frontends.aliyun_protocol import (
+    V3_ALGORITHM,
+    V3_REQUIRED_HEADERS,
+    parse_v3_authorization,
+    region_of_host,
+    render,
+    v1_sign,
+    v1_string_to_sign,
+    v3_canonical_request,
+    v3_signature,
+    v3_unsigned_headers,
+    wants_xml,
+)
 from imagebak.emulator.model import Account, CloudError, Disk, Image, Instance, Snapshot
 from imagebak.emulator.wire import Route, RouteMatch, VendorFrontEnd, WireRequest, WireResponse, route
 
@@ -32,13 +44,13 @@ INSTANCE_STATUS = {"running": "Running", "stopped": "Stopped"}
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 _DEVICE = re.compile(r"^/dev/x?vd([a-z])$")
-# Names (ECS API reference CreateImage.ImageName, CopyImage.DestinationImageName, CreateSnapshot.SnapshotName):
-# 2-128 characters, starting with a letter or a Chinese character, then letters, digits, Chinese, ':', '_',
-# '.' or '-'; never starting with http:// or https:// (nor aliyun / acs:, as Aliyun reserves them), and
-# snapshot names never with "auto" (automatic snapshots' names). Descriptions: 2-256, not http(s)://.
-_NAME_RE = re.compile(r"[^\W\d_][\w:.\-]{1,127}")
-_RESERVED_PREFIXES = ("http://", "https://", "aliyun", "acs:")
-_DESCRIPTION_MAX = 256
+# ModifyImageAttribute ImageName: 2-128 characters, starting with a letter or a Chinese character,
+# then letters, digits, ".", ":", "_", "-"; not starting with aliyun or acs:, no http(s)://.
+_IMAGE_NAME = re.compile(r"^[^\W\d_][\w.:-]{1,127}$")
+_BAD_NAME_START = re.compile(r"^(aliyun|acs:|https?://)")
+_URL_START = re.compile(r"^https?://")
+SHARE_ACCOUNTS_PER_CALL = 10  # ModifyImageSharePermission AddAccount.N / RemoveAccount.N
+LIST_TAGS_PAGE = 50  # ListTagResources page size (unconfirmed: the reference names no default)
 
 
 @dataclass(frozen=True)
@@ -100,9 +112,6 @@ _BY_DETAIL: dict[tuple[str, str], ErrorSpec] = {
     ("invalid_status", "snapshot_in_progress"): _err(
         403, "IncorrectDiskStatus.CreatingSnapshot", "A previous snapshot creation is in process."
     ),
-    ("invalid_status", "snapshot_in_use"): _err(
-        403, "SnapshotCreatedImage", "The snapshot has been used to create user defined image(s)."
-    ),
     ("invalid_parameter", "duplicate_name"): _err(
         400, "InvalidImageName.Duplicated", "The specified Image name has already been used."
     ),
@@ -124,6 +133,21 @@ _BY_DETAIL: dict[tuple[str, str], ErrorSpec] = {
     ("unsupported", "iso_image"): _err(403, "OperationDenied", "The specified image cannot be copied."),
     ("unsupported", "copy_size_limit"): _err(403, "SizeExceed.Image", "The image exceeds the maximum size."),
     ("unsupported", "whole_image_region"): _err(403, "RegionNotSupportCopy", "The region not support copy."),
+    ("invalid_status", "image_shared"): _err(
+        403, "ImageUseShared", "The specified image has been shared to others."
+    ),  # DeleteImage
+    ("invalid_status", "snapshot_in_use"): _err(
+        403, "SnapshotCreatedImage", "The snapshot has been used to create user defined image(s)."
+    ),  # DeleteSnapshot
+    ("unsupported", "encrypted_share"): _err(
+        403, "OperationDenied", "Images encrypted with a service key cannot be shared."
+    ),  # chosen code
+    ("invalid_parameter", "share_self"): _err(
+        400, "InvalidAccount.Malformed", "An image cannot be shared with its own account."
+    ),  # chosen code
+    ("quota_exceeded", "share_accounts"): _err(
+        403, "QuotaExceed.ShareImageUser", "The image is shared with the maximum of 50 accounts."
+    ),  # chosen code
     ("quota_exceeded", "image"): _err(403, "QuotaExceed.Image", "The Image Quota exceeds."),
     ("quota_exceeded", "snapshot"): _err(403, "QuotaExceed.Snapshot", "The snapshot quota exceeds."),
 }
@@ -161,26 +185,6 @@ def aliyun_error(error: CloudError) -> ErrorSpec:
     if error.kind == "not_found" and error.resource in _NOT_FOUND:
         return _NOT_FOUND[error.resource]
     return _BY_KIND[error.kind]
-
-
-# ---- signature ---------------------------------------------------------------------------------
-
-
-def percent_encode(value: str) -> str:
-    """RFC 3986 encoding as Aliyun's RPC signature defines it (space -> %20, ``~`` kept)."""
-    return quote(value, safe="-_.~")
-
-
-def string_to_sign(method: str, params: dict[str, str]) -> str:
-    """``METHOD&%2F&`` + the encoded, key-sorted query (aliyunsdkcore rpc_signature_composer)."""
-    canonical = "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items()))
-    return f"{method}&%2F&{percent_encode(canonical)}"
-
-
-def sign(method: str, params: dict[str, str], secret: str) -> str:
-    """Base64 HMAC-SHA1 keyed with ``secret + "&"``: what the SDK puts in ``Signature``."""
-    digest = hmac.new(f"{secret}&".encode(), string_to_sign(method, params).encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
 
 
 # ---- request parsing helpers -------------------------------------------------------------------
@@ -223,19 +227,19 @@ def _repeated(params: dict[str, str], prefix: str) -> list[str]:
 
 
 def _checked_name(params: dict[str, str], param: str, code: str, reserved: tuple[str, ...] = ()) -> str:
-    """An optional name parameter, refused with ``code`` (``Invalid<X>Name.Malformed``) when malformed."""
+    """An optional name parameter, refused with ``code`` (``Invalid<X>Name.Malformed``) when malformed:
+    the image-name rule (CreateImage.ImageName, CopyImage.DestinationImageName, CreateSnapshot.SnapshotName),
+    plus prefixes this parameter reserves (snapshot names: "auto", automatic snapshots' names)."""
     name = params.get(param, "")
-    lowered = name.lower()
-    if name and (not _NAME_RE.fullmatch(name) or lowered.startswith(_RESERVED_PREFIXES + reserved)):
+    if name and (not _IMAGE_NAME.match(name) or _BAD_NAME_START.match(name) or name.startswith(reserved)):
         raise _fail(400, code, f"The specified {param} is wrongly formed.")
     return name
 
 
 def _checked_description(params: dict[str, str], param: str) -> str:
+    """Descriptions: 2-256 characters, not http(s):// first (InvalidDescription.Malformed)."""
     description = params.get(param, "")
-    if description and (
-        not 2 <= len(description) <= _DESCRIPTION_MAX or description.lower().startswith(("http://", "https://"))
-    ):
+    if description and (not 2 <= len(description) <= 256 or _URL_START.match(description)):
         raise _fail(400, "InvalidDescription.Malformed", "The specified description is wrongly formed.")
     return description
 
@@ -361,6 +365,10 @@ def _image_json(img: Image) -> dict[str, Any]:
     }
 
 
+def _source_disk_type(snap: Snapshot) -> str:
+    return "system" if snap.device == "vda" else "data"
+
+
 def _snapshot_json(snap: Snapshot) -> dict[str, Any]:
     return {
         "SnapshotId": snap.snapshot_id,
@@ -369,7 +377,7 @@ def _snapshot_json(snap: Snapshot) -> dict[str, Any]:
         "Progress": f"{snap.progress}%",
         "SourceDiskId": snap.disk_id,
         "SourceDiskSize": str(snap.size_gb),
-        "SourceDiskType": "system" if snap.device == "vda" else "data",
+        "SourceDiskType": _source_disk_type(snap),
         "Encrypted": snap.encrypted,
         "CreationTime": _time(snap.created_at),
         "Tags": _tag_list(snap.tags),
@@ -381,6 +389,18 @@ def _snapshot_json(snap: Snapshot) -> dict[str, Any]:
 Handler = Callable[[Account, str, dict[str, str]], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class _Api:
+    """An action's handler and whether the API reference lists ``RegionId`` for it (required then).
+
+    Actions without one (CreateSnapshot, DeleteSnapshot, DescribeRegions) get the region of the
+    request's host when it names one of the account's (``ecs.<region>.aliyuncs.com``), else "".
+    """
+
+    call: Handler
+    regional: bool = True
+
+
 class _ImageArgs(TypedDict):
     """What CreateImage passes to the model whichever way it images."""
 
@@ -390,66 +410,120 @@ class _ImageArgs(TypedDict):
     client_token: str | None
 
 
-class FrontEnd(VendorFrontEnd[Handler]):
-    """Aliyun ECS 2014-05-26 RPC over the shared CloudModel: routed by the ``Action`` parameter."""
+def _action_name(request: WireRequest) -> str:
+    """V3 names the action in ``x-acs-action``, V1 in the ``Action`` parameter."""
+    return request.headers.get("x-acs-action") or _params(request).get("Action", "")
+
+
+def _log_message(message: str) -> str:
+    """A refusal message for the request log, without the echoed string-to-sign."""
+    return message.split(" server string to sign is:", 1)[0]
+
+
+class FrontEnd(VendorFrontEnd[_Api]):
+    """Aliyun ECS 2014-05-26 RPC over the shared CloudModel: routed by the action name."""
 
     vendor = "aliyun"
+    recognises = "aliyun: an Action parameter, an x-acs-action header or an ACS3-* Authorization"
 
-    def routes(self) -> list[Route[Handler]]:
-        handlers: dict[str, Handler] = {
+    def routes(self) -> list[Route[_Api]]:
+        regional: dict[str, Handler] = {
             "DescribeInstances": self._describe_instances,
             "DescribeDisks": self._describe_disks,
             "CreateImage": self._create_image,
-            "CreateSnapshot": self._create_snapshot,
             "DescribeSnapshots": self._describe_snapshots,
             "DescribeImages": self._describe_images,
             "CopyImage": self._copy_image,
             "CancelCopyImage": self._cancel_copy_image,
             "DeleteImage": self._delete_image,
-            "DeleteSnapshot": self._delete_snapshot,
             "TagResources": self._tag_resources,
+            "UntagResources": self._untag_resources,
+            "ListTagResources": self._list_tag_resources,
+            "ModifyImageAttribute": self._modify_image_attribute,
+            "DescribeImageSharePermission": self._describe_image_share_permission,
+            "ModifyImageSharePermission": self._modify_image_share_permission,
         }
-        return [route(None, action, action, handler) for action, handler in handlers.items()]
+        global_: dict[str, Handler] = {
+            "CreateSnapshot": self._create_snapshot,
+            "DeleteSnapshot": self._delete_snapshot,
+            "DescribeRegions": self._describe_regions,
+        }
+        return [route(None, a, a, _Api(h)) for a, h in regional.items()] + [
+            route(None, a, a, _Api(h, regional=False)) for a, h in global_.items()
+        ]
 
     def matches(self, request: WireRequest) -> bool:
-        return any(key == "Action" for key, _ in request.query)
+        return (
+            any(key == "Action" for key, _ in request.query)
+            or "x-acs-action" in request.headers
+            or request.headers.get("authorization", "").startswith("ACS3-")
+        )
 
     def action(self, request: WireRequest) -> str:
-        return request.param("Action") or "Unknown"
+        return _action_name(request) or "Unknown"
 
     def route_target(self, request: WireRequest) -> str:
-        return _params(request).get("Action", "")
+        return _action_name(request)
 
-    def serve(self, request: WireRequest, found: RouteMatch[Handler] | None) -> WireResponse:
+    def serve(self, request: WireRequest, found: RouteMatch[_Api] | None) -> WireResponse:
         """Signature first, then the action, then the region: the order the real gateway checks them."""
         params = _params(request)
         account = self._authenticate(request, params)
         if found is None:
             raise _fail(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
-        region = _required(params, "RegionId")
-        if region not in self.model.regions(account.name):
-            raise AliyunError(_NOT_FOUND["region"])
-        body = found.route.handler(account, region, params)
-        return WireResponse.json(200, {"RequestId": request.request_id, **body})
+        api = found.route.handler
+        if api.regional:
+            region = _required(params, "RegionId")
+            if region not in self.model.regions(account.name):
+                raise AliyunError(_NOT_FOUND["region"])
+        else:
+            host_region = region_of_host(request.headers.get("host", ""))
+            region = host_region if host_region in self.model.regions(account.name) else ""
+        body = api.call(account, region, params)
+        payload = {"RequestId": request.request_id, **body}
+        content, content_type = render(f"{self.action(request)}Response", payload, wants_xml(params))
+        return WireResponse(200, content, {"Content-Type": content_type})
 
     def format_error(self, request: WireRequest, error: CloudError) -> WireResponse:
-        """Aliyun's error body; the SDK reads ``Code``, ``Message`` and ``RequestId`` from it."""
+        """Aliyun's error body (JSON or, with ``Format=XML``, ``<Error>``); SDKs read Code, Message, RequestId."""
         spec = error.spec if isinstance(error, AliyunError) else aliyun_error(error)
         region = request.param("RegionId")
-        return WireResponse.json(
-            spec.status,
-            {
-                "RequestId": request.request_id,
-                "HostId": f"ecs.{region}.aliyuncs.com" if region else HOST,
-                "Code": spec.code,
-                "Message": spec.message,
-                "Recommend": f"https://api.aliyun.com/troubleshoot?q={spec.code}&product=Ecs"
-                f"&requestId={request.request_id}",
-            },
-        )
+        payload = {
+            "RequestId": request.request_id,
+            "HostId": f"ecs.{region}.aliyuncs.com" if region else HOST,
+            "Code": spec.code,
+            "Message": spec.message,
+        }
+        xml = wants_xml(_params(request))
+        if not xml:
+            payload["Recommend"] = (
+                f"https://api.aliyun.com/troubleshoot?q={spec.code}&product=Ecs&requestId={request.request_id}"
+            )
+        content, content_type = render("Error", payload, xml)
+        return WireResponse(spec.status, content, {"Content-Type": content_type})
+
+    def refusal_reason(self, error: CloudError) -> str:
+        if isinstance(error, AliyunError):
+            return f"{error.spec.code}: {_log_message(error.spec.message)}"
+        return f"{aliyun_error(error).code}: {error.message}"
+
+    # ---- authentication ---------------------------------------------------------------------
 
     def _authenticate(self, request: WireRequest, params: dict[str, str]) -> Account:
-        """Check the RPC signature the way the real gateway does, before anything else."""
+        """Signature V3 when the request has an ACS3 Authorization header, else signature V1."""
+        authorization = request.headers.get("authorization", "")
+        if authorization.startswith("ACS3-"):
+            return self._authenticate_v3(request, authorization)
+        return self._authenticate_v1(request, params)
+
+    def _account(self, key_id: str) -> Account:
+        account = self.model.account_by_key(self.vendor, key_id)
+        if account is None:
+            raise _fail(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        return account
+
+    def _authenticate_v1(self, request: WireRequest, params: dict[str, str]) -> Account:
+        """Check the RPC ``Signature`` parameter the way the real gateway does, before anything else."""
         signature = params.pop("Signature", None)
         if not signature:
             raise _fail(
@@ -457,19 +531,66 @@ class FrontEnd(VendorFrontEnd[Handler]):
                 'The input parameter "Signature" that is mandatory for processing this request '
                 "is not supplied.",
             )  # fmt: skip
-        key_id = _required(params, "AccessKeyId")
-        account = self.model.account_by_key(self.vendor, key_id)
-        if account is None:
-            raise _fail(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
-        if not hmac.compare_digest(sign(request.method, params, account.secret), signature):
+        account = self._account(_required(params, "AccessKeyId"))
+        if not hmac.compare_digest(v1_sign(request.method, params, account.secret), signature):
             # Echoing the server's string-to-sign lets the SDK tell a wrong secret
             # (InvalidAccessKeySecret) from a mangled request, as it does against the cloud.
             raise _fail(
                 400, "SignatureDoesNotMatch",
                 "Specified signature is not matched with our calculation. server string to sign is:"
-                + string_to_sign(request.method, params),
+                + v1_string_to_sign(request.method, params),
             )  # fmt: skip
         return account
+
+    def _authenticate_v3(self, request: WireRequest, authorization: str) -> Account:
+        """ACS3-HMAC-SHA256: the canonical request over method, path, query, signed headers and body hash."""
+        auth = parse_v3_authorization(authorization)
+        if auth is None or auth.algorithm != V3_ALGORITHM:
+            raise _fail(
+                400, "IncompleteSignature",
+                f"The request signature does not conform to Aliyun standards: the emulator accepts "
+                f"'{V3_ALGORITHM} Credential=...,SignedHeaders=...,Signature=...'.",
+            )  # fmt: skip
+        missing = [h for h in V3_REQUIRED_HEADERS if not request.headers.get(h)]
+        if missing:
+            raise _fail(
+                400, "MissingParameter",
+                f'The input parameter "{missing[0]}" that is mandatory for processing this request is not supplied.',
+            )  # fmt: skip
+        unsigned = v3_unsigned_headers(request.headers, auth.signed_headers)
+        if unsigned:
+            raise _fail(
+                400, "IncompleteSignature",
+                f"The request signature does not conform to Aliyun standards: header(s) {', '.join(unsigned)} "
+                "must be signed.",
+            )  # fmt: skip
+        account = self._account(auth.access_key_id)
+        payload_hash = hashlib.sha256(request.body).hexdigest()
+        canonical = v3_canonical_request(
+            request.method, request.path, request.raw_query, request.headers, auth.signed_headers, payload_hash
+        )
+        if request.headers["x-acs-content-sha256"].lower() != payload_hash or not hmac.compare_digest(
+            v3_signature(account.secret, canonical), auth.signature
+        ):
+            raise _fail(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.")
+        return account
+
+    def _region_of(self, account: Account, region: str, probe: Callable[[str], object]) -> str:
+        """``region`` if given, else the first of the account's regions where ``probe`` finds the resource."""
+        if region:
+            return region
+        missing: CloudError | None = None
+        for candidate in self.model.regions(account.name):
+            try:
+                probe(candidate)
+            except CloudError as error:
+                if error.kind != "not_found":
+                    raise
+                missing = missing or error
+                continue
+            return candidate
+        assert missing is not None  # every account has a region
+        raise missing
 
     # ---- actions ----------------------------------------------------------------------------
 
@@ -531,10 +652,13 @@ class FrontEnd(VendorFrontEnd[Handler]):
         return mappings
 
     def _create_snapshot(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        """No ``RegionId`` in the API: the disk's region (or the one of the endpoint the request went to)."""
+        disk_id = _required(params, "DiskId")
+        region = self._region_of(account, region, lambda r: self.model.get_disk(account.name, r, disk_id))
         snap = self.model.create_snapshot(
             account.name,
             region,
-            _required(params, "DiskId"),
+            disk_id,
             name=_checked_name(params, "SnapshotName", "InvalidSnapshotName.Malformed", reserved=("auto",)),
             tags=_tags(params),
             client_token=params.get("ClientToken") or None,
@@ -542,13 +666,46 @@ class FrontEnd(VendorFrontEnd[Handler]):
         return {"SnapshotId": snap.snapshot_id}
 
     def _describe_snapshots(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        """``SnapshotIds``, ``DiskId``, ``InstanceId``, ``Status``, ``SnapshotName``, ``SourceDiskType``,
+        ``Usage``, ``Encrypted`` and ``Tag.N`` filters, all of them at once."""
         found = self.model.list_snapshots(
             account.name, region, _json_ids(params, "SnapshotIds"), params.get("DiskId") or None, seen=True
         )
-        status = params.get("Status", "all") or "all"
-        found = [s for s in found if status == "all" or s.status == status]
+        usage = self._snapshot_usage(account, region)
+        wanted_tags = _tags(params)
+        instance_id = params.get("InstanceId")
+        disks = {d.disk_id for d in self.model.list_disks(account.name, region, instance_id)} if instance_id else None
+        status = params.get("Status") or "all"
+        checks: list[Callable[[Snapshot], bool]] = [
+            lambda s: status == "all" or s.status == status,
+            lambda s: disks is None or s.disk_id in disks,
+            lambda s: params.get("SnapshotName") in (None, "", s.name),
+            lambda s: params.get("SourceDiskType", "").lower() in ("", _source_disk_type(s)),
+            lambda s: params.get("Usage") in (None, "", usage.get(s.snapshot_id, "none")),
+            lambda s: params.get("Encrypted", "").lower() in ("", str(s.encrypted).lower()),
+            lambda s: all(s.tags.get(k) == v for k, v in wanted_tags.items()),
+        ]
+        found = [s for s in found if all(check(s) for check in checks)]
         page, paging = _page(params, found)
-        return {**paging, "Snapshots": {"Snapshot": [_snapshot_json(s) for s in page]}}
+        snapshots = [{**_snapshot_json(s), "Usage": usage.get(s.snapshot_id, "none")} for s in page]
+        return {**paging, "Snapshots": {"Snapshot": snapshots}}
+
+    def _snapshot_usage(self, account: Account, region: str) -> dict[str, str]:
+        """``image`` for every snapshot an image of the region uses (the emulator makes no disks from snapshots)."""
+        return {d.snapshot_id: "image" for img in self.model.list_images(account.name, region) for d in img.disks}
+
+    def _delete_snapshot(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        """An unknown snapshot is ignored; one an image uses is refused whatever ``Force`` says
+        (``Force`` only concerns snapshots that made disks, which the emulator never does)."""
+        snapshot_id = _required(params, "SnapshotId")
+        try:
+            region = self._region_of(account, region, lambda r: self.model.get_snapshot(account.name, r, snapshot_id))
+        except CloudError as error:
+            if error.kind == "not_found":
+                return {}
+            raise
+        self.model.delete_snapshot(account.name, region, snapshot_id)
+        return {}
 
     def _describe_images(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
         """Custom images only; without ``Status`` only Available ones are listed, as on the cloud."""
@@ -596,14 +753,9 @@ class FrontEnd(VendorFrontEnd[Handler]):
         codes; a copy in progress is cancelled with CancelCopyImage). Its snapshots stay, as on the cloud.
         ``Force`` only skips the in-use-by-instance check, and no emulated instance uses an image."""
         image = self.model.get_image(account.name, region, _required(params, "ImageId"))
-        if image.status == "creating":
+        if image.status == "creating" and not image.shared_with:  # a shared one: ImageUseShared (the model's)
             raise _fail(403, "ImageIsCreating", "The specified image is being created.")
         self.model.delete_image(account.name, region, image.image_id, delete_snapshots=False)
-        return {}
-
-    def _delete_snapshot(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
-        """A snapshot an image is made from is refused: ``SnapshotCreatedImage`` (DeleteSnapshot error codes)."""
-        self.model.delete_snapshot(account.name, region, _required(params, "SnapshotId"))
         return {}
 
     def _tag_resources(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
@@ -614,4 +766,98 @@ class FrontEnd(VendorFrontEnd[Handler]):
         if not ids or not tags:
             raise _fail(400, "MissingParameter", 'The input parameter "ResourceId.N" or "Tag.N" is not supplied.')
         self.model.tag_resources(account.name, region, ids, tags)
+        return {}
+
+    def _taggable_ids(self, params: dict[str, str]) -> list[str]:
+        """``ResourceType`` must be image or snapshot (the only tagged resources here); ``ResourceId.N``."""
+        if _required(params, "ResourceType").lower() not in ("image", "snapshot"):
+            raise _fail(400, "InvalidResourceType.NotSupported", "The specified ResourceType is not supported.")
+        return _repeated(params, "ResourceId")
+
+    def _untag_resources(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        """``TagKey.N`` removes those keys; without any, ``All=true`` removes every tag."""
+        ids = self._taggable_ids(params)
+        if not ids:
+            raise _fail(400, "MissingParameter", 'The input parameter "ResourceId.N" is not supplied.')
+        keys = _repeated(params, "TagKey")
+        if not keys and params.get("All", "").lower() == "true":
+            keys = sorted({k for rid in ids for k in self._tags_of(account, region, rid)})
+        self.model.untag_resources(account.name, region, ids, keys)
+        return {}
+
+    def _tags_of(self, account: Account, region: str, resource_id: str) -> dict[str, str]:
+        images = self.model.list_images(account.name, region, ids=[resource_id])
+        if images:
+            return images[0].tags
+        return self.model.get_snapshot(account.name, region, resource_id).tags
+
+    def _list_tag_resources(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        """One ``TagResource`` per (resource, tag); ``ResourceId.N`` and ``Tag.N`` (a key, or key and value)
+        narrow it; ``NextToken`` pages by 50."""
+        resource_type = _required(params, "ResourceType").lower()
+        ids = self._taggable_ids(params)
+        wanted = [(t["Key"], t.get("Value")) for t in _indexed(params, "Tag") if t.get("Key")]
+        tagged: list[Image | Snapshot] = (
+            list(self.model.list_images(account.name, region))
+            if resource_type == "image"
+            else list(self.model.list_snapshots(account.name, region))
+        )
+        rows = [
+            {
+                "ResourceId": entity.image_id if isinstance(entity, Image) else entity.snapshot_id,
+                "ResourceType": resource_type,
+                "TagKey": key,
+                "TagValue": value,
+            }
+            for entity in reversed(tagged)
+            if all(k in entity.tags and v in (None, entity.tags[k]) for k, v in wanted)
+            for key, value in entity.tags.items()
+        ]
+        rows = [r for r in rows if not ids or r["ResourceId"] in ids]
+        start = int(params["NextToken"]) if params.get("NextToken", "").isdigit() else 0
+        page = rows[start : start + LIST_TAGS_PAGE]
+        more = start + LIST_TAGS_PAGE < len(rows)
+        return {"NextToken": str(start + LIST_TAGS_PAGE) if more else "", "TagResources": {"TagResource": page}}
+
+    def _describe_regions(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        """The account's regions; ``AcceptLanguage``, ``ResourceType`` and ``InstanceChargeType`` change nothing."""
+        regions = [
+            {"RegionId": r, "LocalName": r, "RegionEndpoint": f"ecs.{r}.aliyuncs.com", "Status": "available"}
+            for r in self.model.regions(account.name)
+        ]
+        return {"Regions": {"Region": regions}}
+
+    def _modify_image_attribute(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        """``ImageName`` and ``Description`` (absent = kept); ``Status`` other than Available is not emulated."""
+        image_id = _required(params, "ImageId")
+        name, description = params.get("ImageName"), params.get("Description")
+        if name is not None and (not _IMAGE_NAME.match(name) or _BAD_NAME_START.match(name)):
+            raise _fail(400, "InvalidImageName.Malformed", "The specified parameter ImageName is not valid.")
+        if description is not None and (not 2 <= len(description) <= 256 or _URL_START.match(description)):
+            raise _fail(400, "InvalidDescription.Malformed", "The specified parameter Description is not valid.")
+        if params.get("Status") not in (None, "", "Available"):
+            raise _fail(400, "InvalidParameter", "The emulator does not model deprecated images.")
+        self.model.modify_image(account.name, region, image_id, name=name, description=description)
+        return {}
+
+    def _describe_image_share_permission(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        image = self.model.get_image(account.name, region, _required(params, "ImageId"))
+        accounts = [{"AliyunId": k, "SharedTime": v} for k, v in image.shared_with.items()]
+        page, paging = _page(params, accounts)
+        return {
+            **paging,
+            "ImageId": image.image_id,
+            "RegionId": region,
+            "ShareGroups": {"ShareGroup": []},
+            "Accounts": {"Account": page},
+        }
+
+    def _modify_image_share_permission(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
+        """``AddAccount.N`` / ``RemoveAccount.N``: only the first 10 of each count, as documented."""
+        image_id = _required(params, "ImageId")
+        if params.get("IsPublic", "").lower() == "true":
+            raise _fail(403, "OperationDenied", "The emulator does not model community images.")
+        add = _repeated(params, "AddAccount")[:SHARE_ACCOUNTS_PER_CALL]
+        remove = _repeated(params, "RemoveAccount")[:SHARE_ACCOUNTS_PER_CALL]
+        self.model.share_image(account.name, region, image_id, add=add, remove=remove)
         return {}

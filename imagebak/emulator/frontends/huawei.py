@@ -31,10 +31,14 @@ from imagebak.emulator.wire import Route, RouteMatch, VendorFrontEnd, WireReques
 VENDOR = "huawei"
 _SIGNING_ALGORITHM = "SDK-HMAC-SHA256"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# Two documented forms: ``Access=AK`` (huaweicloudsdkcore, the API signing guide), signed with the
+# secret itself, and ``Credential=AK/date/region/service/sdk_request`` (the older huaweicloud-sdk-python,
+# openstack/aksksession.py), signed with a key derived from "SDK" + secret over that scope.
 _AUTH_RE = re.compile(
-    r"SDK-HMAC-SHA256\s+Access=(?P<ak>[^,\s]+)\s*,\s*SignedHeaders=(?P<headers>[^,\s]+)\s*,"
-    r"\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*"
+    r"SDK-HMAC-SHA256\s+(?:Access=(?P<ak>[^,\s/]+)|Credential=(?P<cak>[^,\s/]+)/(?P<scope>[^,\s]+))\s*,"
+    r"\s*SignedHeaders=(?P<headers>[^,\s]+)\s*,\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*"
 )
+_SCOPE_TERMINATOR = "sdk_request"
 _DEFAULT_PAGE = 25  # ListImages page size when the request names no limit
 _MAX_PAGE = 1000
 _BY_TAGS_PAGE = 10  # ListImageByTags: "如果action为filter默认为10，limit最多为1000" (SDK ListImageByTagsRequestBody)
@@ -188,6 +192,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
     """Huawei IMS/ECS/EVS/IAM over the shared CloudModel; actions are the SDK operation names."""
 
     vendor = VENDOR
+    recognises = "huawei: an SDK-HMAC-SHA256 Authorization or a known IMS/ECS/EVS/IAM path"
     unknown_action = "UnknownApi"
     request_id_header = "X-Request-Id"  # on every answer, as Huawei does
 
@@ -204,8 +209,10 @@ class FrontEnd(VendorFrontEnd[_Api]):
                 "POST", "/v1/cloudimages/{image_id}/cross_region_copy", "CopyImageCrossRegion", ims(self._copy_image)
             ),
             route("GET", "/v1/{project_id}/jobs/{job_id}", "ShowJob", ims(self._show_job, native=True)),
-            route("GET", "/v1/cloudimages/job/{job_id}", "ShowJobProgress", ims(self._show_job, native=True)),
             route("DELETE", "/v2/images/{image_id}", "GlanceDeleteImage", ims(self._delete_image, native=True)),
+            route("GET", "/v1/cloudimages/job/{job_id}", "ShowJobProgress", ims(self._show_job_progress, native=True)),
+            route("GET", "/v2/images", "GlanceListImages", ims(self._glance_list_images, native=True)),
+            route("GET", "/v2/images/{image_id}", "GlanceShowImage", ims(self._glance_show_image, native=True)),
             route(
                 "POST",
                 "/v2/{project_id}/images/resource_instances/action",
@@ -280,7 +287,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
     # ---- authentication, region ------------------------------------------------------------------
 
     def _authenticate(self, request: WireRequest) -> Account:
-        """Recompute the SDK's SDK-HMAC-SHA256 signature with the account's secret."""
+        """Recompute the SDK-HMAC-SHA256 signature (either documented form) with the account's secret."""
         match = _AUTH_RE.fullmatch(request.headers.get("authorization", ""))
         if match is None:
             raise CloudError(
@@ -288,19 +295,24 @@ class FrontEnd(VendorFrontEnd[_Api]):
                 "Incorrect IAM authentication information: Authorization header is missing or not SDK-HMAC-SHA256",
                 detail="missing_signature",
             )
-        account = self.model.account_by_key(VENDOR, match["ak"])
+        access_key = match["ak"] or match["cak"]
+        account = self.model.account_by_key(VENDOR, access_key)
         if account is None:
             raise CloudError(
                 "auth_failed",
-                f"Incorrect IAM authentication information: ak {match['ak']} not exist",
+                f"Incorrect IAM authentication information: ak {access_key} not exist",
                 detail="unknown_key",
             )
         date = request.headers.get("x-sdk-date", "")
-        expected = hmac.new(
-            account.secret.encode(),
-            self._string_to_sign(request, match["headers"], date).encode(),
-            hashlib.sha256,
-        ).hexdigest()
+        digest = hashlib.sha256(self._canonical_request(request, match["headers"]).encode()).hexdigest()
+        if match["scope"] is None:
+            key, string_to_sign = account.secret.encode(), f"{_SIGNING_ALGORITHM}\n{date}\n{digest}"
+        else:
+            key, string_to_sign = (
+                self._scoped_key(account.secret, match["scope"], date),
+                "\n".join([_SIGNING_ALGORITHM, date, match["scope"], digest]),
+            )
+        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
         if not date or not hmac.compare_digest(expected, match["signature"].lower()):
             raise CloudError(
                 "auth_failed",
@@ -310,8 +322,28 @@ class FrontEnd(VendorFrontEnd[_Api]):
         return account
 
     @staticmethod
-    def _string_to_sign(request: WireRequest, signed_headers: str, date: str) -> str:
-        """The signer's canonical request (huaweicloudsdkcore/signer/signer.py), hashed and dated."""
+    def _scoped_key(secret: str, scope: str, date: str) -> bytes:
+        """kDate = HMAC("SDK" + secret, yyyymmdd), then the region, the service and "sdk_request" in turn.
+
+        The scope's date must be X-Sdk-Date's day and it must end in sdk_request; its region and
+        service are signed as given (what the gateway checks them against is unconfirmed).
+        """
+        parts = scope.split("/")
+        if len(parts) != 4 or parts[3] != _SCOPE_TERMINATOR or parts[0] != date[:8]:
+            raise CloudError(
+                "auth_failed",
+                "Incorrect IAM authentication information: the credential scope must be "
+                "<X-Sdk-Date day>/<region>/<service>/sdk_request",
+                detail="bad_signature",
+            )
+        key = ("SDK" + secret).encode()
+        for part in parts:
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        return key
+
+    @staticmethod
+    def _canonical_request(request: WireRequest, signed_headers: str) -> str:
+        """The signer's canonical request (huaweicloudsdkcore/signer/signer.py, openstack/aksksession.py)."""
         segments = [quote(seg, safe="~") for seg in unquote(request.path).split("/")]
         uri = "/".join(segments)
         uri = uri if uri.endswith("/") else uri + "/"
@@ -322,8 +354,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
             payload_hash = _EMPTY_SHA256
         else:
             payload_hash = request.headers.get("x-sdk-content-sha256") or hashlib.sha256(request.body).hexdigest()
-        canonical = "\n".join([request.method.upper(), uri, query, headers, signed_headers, payload_hash])
-        return f"{_SIGNING_ALGORITHM}\n{date}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        return "\n".join([request.method.upper(), uri, query, headers, signed_headers, payload_hash])
 
     def _region(self, account: Account, project_id: str) -> str:
         if not project_id:
@@ -460,6 +491,33 @@ class FrontEnd(VendorFrontEnd[_Api]):
         ``tag`` is "Key=Value" (Terraform huaweicloud_images_images: 'a specific tag in "Key=Value"
         format'); any other form (such as the older "key.value") matches nothing.
         """
+        page, more = self._image_page(ctx)
+        payload: dict[str, Any] = {"images": [self._image_json(i, ctx.project_id) for i in page]}
+        if more:
+            payload["page_info"] = {"next_marker": page[-1].image_id}
+        return WireResponse.json(200, payload)
+
+    def _glance_list_images(self, ctx: _Context) -> WireResponse:
+        """Glance-native GlanceListImages: the same filters and paging, Glance's ``first``/``next`` links."""
+        page, more = self._image_page(ctx)
+        query = ctx.request.raw_query
+        payload: dict[str, Any] = {
+            "images": [self._image_json(i, ctx.project_id) for i in page],
+            "first": f"/v2/images?{query}" if query else "/v2/images",
+            "schema": "/v2/schemas/images",
+        }
+        if more:
+            limit = self._int_param(ctx.request, "limit", _DEFAULT_PAGE, 1, _MAX_PAGE)
+            payload["next"] = f"/v2/images?marker={page[-1].image_id}&limit={limit}"
+        return WireResponse.json(200, payload)
+
+    def _glance_show_image(self, ctx: _Context) -> WireResponse:
+        """Glance-native GlanceShowImage: the image object itself, unwrapped."""
+        image = self.model.get_image(ctx.account.name, ctx.region, ctx.params["image_id"])
+        return WireResponse.json(200, self._image_json(image, ctx.project_id))
+
+    def _image_page(self, ctx: _Context) -> tuple[list[Image], bool]:
+        """One page of the filtered images, and whether more follow."""
         req = ctx.request
         imagetype = req.param("__imagetype")
         tag = req.param("tag")
@@ -486,11 +544,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
                 raise CloudError("invalid_parameter", f"marker {marker} could not be found")
             images = images[ids.index(marker) + 1 :]
         limit = self._int_param(req, "limit", _DEFAULT_PAGE, 1, _MAX_PAGE)
-        page = images[:limit]
-        payload: dict[str, Any] = {"images": [self._image_json(i, ctx.project_id) for i in page]}
-        if len(images) > limit:
-            payload["page_info"] = {"next_marker": page[-1].image_id}
-        return WireResponse.json(200, payload)
+        return images[:limit], len(images) > limit
 
     @staticmethod
     def _int_param(req: WireRequest, name: str, default: int, low: int, high: int) -> int:
@@ -552,6 +606,11 @@ class FrontEnd(VendorFrontEnd[_Api]):
         used, limit = self.model.quota(ctx.account.name, ctx.region, "image")
         resource = {"type": "image", "used": used, "quota": limit, "min": 1, "max": max(limit, 1000)}
         return WireResponse.json(200, {"quotas": {"resources": [resource]}})
+
+    def _show_job_progress(self, ctx: _Context) -> WireResponse:
+        """ShowJobProgress, the SDK's successor of ShowJob: the same job, no project id in the path
+        (the project comes from X-Project-Id); its JobProgressEntities carry the same fields."""
+        return self._show_job(ctx)
 
     def _show_job(self, ctx: _Context) -> WireResponse:
         """INIT until any progress, RUNNING, SUCCESS or FAIL; data images are the sub jobs."""

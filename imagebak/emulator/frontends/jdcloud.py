@@ -297,6 +297,7 @@ class FrontEnd(VendorFrontEnd[Handler]):
     """JD Cloud VM + disk services over the shared CloudModel; routed on the path after the region."""
 
     vendor = VENDOR
+    recognises = "jdcloud: a /v1/regions/ path or a JDCLOUD* Authorization"
     request_id_header = "x-jdcloud-request-id"
 
     def __init__(self, model: CloudModel) -> None:
@@ -312,21 +313,27 @@ class FrontEnd(VendorFrontEnd[Handler]):
             route("GET", "images/{id}", "describeImage", self._describe_image, segment=one),
             route("GET", "images", "describeImages", self._describe_images),
             route("POST", "images:copyImages", "copyImages", self._copy_images),
-            route("POST", "images/{id}:modifyImageAttribute", "modifyImageAttribute", self._modify_image, segment=one),
             route("DELETE", "images/{id}", "deleteImage", self._delete_image, segment=one),
             # disk describeQuota shares vm describeQuotas' path; its ``type`` tells them apart
             route("GET", "quotas", "describeQuota", self._describe_disk_quota, accepts=_asks_disk_quota),
             route("GET", "quotas", "describeQuotas", self._describe_quotas),
             route("GET", "disks", "describeDisks", self._describe_disks),
+            route("GET", "images/{id}/constraints", "describeImageConstraints", self._image_constraints, segment=one),
+            route("GET", "imageConstraints", "describeImageConstraintsBatch", self._image_constraints_batch),
+            route("POST", "images/{id}:modifyImageAttribute", "modifyImageAttribute", self._modify_image, segment=one),
+            route("POST", "images/{id}:share", "shareImage", self._share_image, segment=one),
+            route("POST", "images/{id}:unshare", "unShareImage", self._unshare_image, segment=one),
+            route("GET", "images/{id}/members", "describeImageMembers", self._image_members, segment=one),
         ]
 
     # -- FrontEnd protocol -------------------------------------------------------------------
 
     def matches(self, request: WireRequest) -> bool:
-        return request.path.startswith("/v1/regions/")
+        """JD's paths, and any JD-signed request (so an unknown path answers in JD's error shape)."""
+        return request.path.startswith("/v1/regions/") or request.headers.get("authorization", "").startswith("JDCLOUD")
 
     def route_target(self, request: WireRequest) -> str:
-        return _split_path(request.path)[1]
+        return _split_path(request.path)[1] if request.path.startswith("/v1/regions/") else ""
 
     def serve(self, request: WireRequest, found: RouteMatch[Handler] | None) -> WireResponse:
         """The signature first, even for an unknown API; then the handler, whose result goes in ``result``."""
@@ -432,18 +439,6 @@ class FrontEnd(VendorFrontEnd[Handler]):
     def _describe_image(self, account: Account, region: str, image_id: str, _: WireRequest) -> dict:
         return {"image": _image_json(self.model.get_image(account.name, region, image_id, seen=True))}
 
-    def _modify_image(self, account: Account, region: str, image_id: str, request: WireRequest) -> None:
-        """modifyImageAttribute: "只支持修改镜像名称或描述" (SDK ModifyImageAttributeRequest); the name and
-        description follow createImage's rules."""
-        body = request.json()
-        name, description = body.get("name"), body.get("description")
-        if name is not None and not NAME_RE.match(name):
-            raise _invalid(f"Invalid name '{name}': 2-32 letters, digits, CJK, '_', '-' or '.'")
-        if description is not None and len(description) > DESCRIPTION_MAX:
-            raise _invalid(f"description longer than {DESCRIPTION_MAX} characters")
-        self.model.update_image(account.name, region, image_id, name=name, description=description)
-        return None
-
     def _describe_images(self, account: Account, region: str, _: str, request: WireRequest) -> dict:
         ids = indexed_list(request, "ids")
         source = request.param("imageSource")
@@ -545,3 +540,43 @@ class FrontEnd(VendorFrontEnd[Handler]):
             "disks": [_cloud_disk(d, zones.get(d.instance_id or "", "")) for d in page],
             "totalCount": total,
         }
+
+    # -- vm: image attributes, constraints, sharing ------------------------------------------
+
+    def _image_constraints(self, account: Account, region: str, image_id: str, _: WireRequest) -> dict:
+        """Private images have no instance-type constraint (only official and third-party ones do)."""
+        image = self.model.get_image(account.name, region, image_id)
+        return {"imageConstraints": {"imageId": image.image_id, "imageInstanceTypeConstraint": None}}
+
+    def _image_constraints_batch(self, account: Account, region: str, _: str, __: WireRequest) -> dict:
+        """``ids`` may only name official and third-party images, and the emulator has none: always empty."""
+        return {"imageConstraints": []}
+
+    def _modify_image(self, account: Account, region: str, image_id: str, request: WireRequest) -> None:
+        """Name and description only; an absent (null) one is kept."""
+        body = request.json()
+        name, description = body.get("name"), body.get("description")
+        if name is not None and not NAME_RE.match(name):
+            raise _invalid(f"Invalid name '{name}': 2-32 letters, digits, CJK, '_', '-' or '.'")
+        if description is not None and len(description) > DESCRIPTION_MAX:
+            raise _invalid(f"description longer than {DESCRIPTION_MAX} characters")
+        self.model.modify_image(account.name, region, image_id, name=name, description=description)
+        return None
+
+    def _pins(self, request: WireRequest) -> list[str]:
+        pins = request.json().get("pins") or []
+        if not isinstance(pins, list) or not all(isinstance(p, str) and p for p in pins):
+            raise _invalid("pins must be a list of JD Cloud account pins")
+        return pins
+
+    def _share_image(self, account: Account, region: str, image_id: str, request: WireRequest) -> None:
+        """At most 20 accounts, never the image's own account (its fixture name stands for its pin)."""
+        self.model.share_image(account.name, region, image_id, add=self._pins(request))
+        return None
+
+    def _unshare_image(self, account: Account, region: str, image_id: str, request: WireRequest) -> None:
+        self.model.share_image(account.name, region, image_id, remove=self._pins(request))
+        return None
+
+    def _image_members(self, account: Account, region: str, image_id: str, _: WireRequest) -> dict:
+        return {"pins": list(self.model.get_image(account.name, region, image_id).shared_with)}

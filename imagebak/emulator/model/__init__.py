@@ -12,6 +12,7 @@
 - ``snapshots``: disk snapshots
 - ``images``: image creation (instance, data disk, snapshots, seeded), deletion, tags
 - ``copies``: cross-region copies, their rules, cancelling
+- ``sharing``: which other accounts an image is shared with
 - ``persistence``: to_dict / from_dict / load_dynamic_state
 
 A mixin inherits the mixins it builds on, so every call between modules is type-checked.
@@ -22,7 +23,6 @@ See docs/dev/emulator-contract.md.
 
 from __future__ import annotations
 
-from imagebak.emulator.model.copies import CopiesMixin
 from imagebak.emulator.model.entities import (
     ERROR_KINDS,
     Account,
@@ -36,6 +36,7 @@ from imagebak.emulator.model.entities import (
 )
 from imagebak.emulator.model.instances import InstancesMixin
 from imagebak.emulator.model.persistence import STATE_VERSION, PersistenceMixin
+from imagebak.emulator.model.sharing import SharingMixin
 
 __all__ = [
     "ERROR_KINDS",
@@ -52,5 +53,5 @@ __all__ = [
 ]
 
 
-class CloudModel(InstancesMixin, CopiesMixin, PersistenceMixin):
+class CloudModel(InstancesMixin, SharingMixin, PersistenceMixin):
     """Regions, instances, disks, images, snapshots, tasks and quotas of every emulated account."""

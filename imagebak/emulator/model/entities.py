@@ -127,6 +127,8 @@ class Image:
     fail_reason: str | None = None
     fail_at: datetime | None = None  # an injected failure strikes at this time
     vault_id: str | None = None
+    # Accounts (Aliyun account ids, JD pins) the image is shared with -> when, ISO 8601 UTC.
+    shared_with: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

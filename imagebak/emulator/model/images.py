@@ -249,16 +249,25 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
                 resource="image",
                 detail="image_copying",
             )
+        if img.shared_with:  # Aliyun DeleteImage ImageUseShared; JD deleteImage: unshare first
+            raise CloudError(
+                "invalid_status",
+                f"image {image_id} is shared with other accounts; unshare it first",
+                resource="image",
+                detail="image_shared",
+            )
         self._remove_image(img, delete_snapshots=delete_snapshots, reason="image deleted")
 
     @synced
-    def update_image(
+    def modify_image(
         self, account: str, region: str, image_id: str, *, name: str | None = None, description: str | None = None
     ) -> Image:
-        """Rename an image or change its description (JD modifyImageAttribute)."""
+        """Rename or re-describe an image; None keeps the current value."""
         img = self._image(account, region, image_id)
-        img.name = img.name if name is None else name
-        img.description = img.description if description is None else description
+        if name is not None:
+            img.name = name
+        if description is not None:
+            img.description = description
         return copy.deepcopy(img)
 
     @synced

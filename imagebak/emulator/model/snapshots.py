@@ -54,9 +54,9 @@ class SnapshotsMixin(QuotasMixin):
 
     @synced
     def delete_snapshot(self, account: str, region: str, snapshot_id: str) -> None:
-        """Delete a snapshot no image is made from (Aliyun DeleteSnapshot: SnapshotCreatedImage otherwise)."""
+        """Delete a snapshot (a progressing one stops being made); one an image uses cannot go."""
         snap = self._snapshot(account, region, snapshot_id)
-        users = [i.image_id for i in self._images.values() if any(d.snapshot_id == snapshot_id for d in i.disks)]
+        users = sorted(i.image_id for i in self._images.values() if any(d.snapshot_id == snapshot_id for d in i.disks))
         if users:
             raise CloudError(
                 "invalid_status",
