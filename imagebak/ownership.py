@@ -8,6 +8,7 @@ Engine, steps and adapters (Huawei tags, the JD description marker) all read the
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime, timezone
 
@@ -36,3 +37,18 @@ def image_name(template: str, *, policy: str, instance: str, region: str, moment
 def ownership_tags(*, policy: str, instance: str, run: str, key: str) -> dict[str, str]:
     """Small on purpose: JD keeps these in a 256-character description. The run id carries the time."""
     return {TAG_POLICY: policy, TAG_INSTANCE: instance, TAG_RUN: run, TAG_KEY: key}
+
+
+_TAG_VALUE_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def tag_value(text: str, limit: int = 43) -> str:
+    """A tag value every vendor accepts: ``text`` itself if it is ASCII letters, digits, ``_ . -`` and fits
+    ``limit``; otherwise a stable ASCII slug of it plus a short hash, so distinct texts stay distinct
+    (a Chinese policy name keeps its full form in the image description).
+    """
+    if text and len(text) <= limit and not _TAG_VALUE_BAD.search(text):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+    slug = _TAG_VALUE_BAD.sub("-", text).strip("-.")[: max(0, limit - len(digest) - 1)].rstrip("-.")
+    return f"{slug}-{digest}" if slug else f"h-{digest}"

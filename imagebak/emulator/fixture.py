@@ -51,7 +51,8 @@ class InstanceSpec(_Strict):
     instance_id: str = Field(min_length=1)
     region: str
     name: str = ""
-    status: Literal["running", "stopped"] = "running"
+    status: Literal["running", "stopped", "starting", "stopping", "rebooting"] = "running"
+    task: str | None = None  # a task in progress (e.g. "resize"): no image can be made until it ends
     zone: str | None = None
     disks: list[DiskSpec] = Field(min_length=1)
 
@@ -84,6 +85,8 @@ class AccountSpec(_Strict):
     quotas: dict[str, QuotaSpec] = Field(default_factory=dict)
     instances: list[InstanceSpec] = Field(default_factory=list)
     images: list[ImageSpec] = Field(default_factory=list)
+    # Huawei: the backup service behind whole-machine images; CBR needs a vault_id, CSBS does not.
+    whole_image_backup: Literal["cbr", "csbs"] = "cbr"
 
 
 class LatencySpec(_Strict):
@@ -169,7 +172,9 @@ def load_fixture(fixture: FixtureSource = None, *, clock: Clock | None = None) -
         given = acc.regions if isinstance(acc.regions, dict) else {}
         projects = {r: given.get(r) or project_id(acc.name, r) for r in regions} if acc.provider == "huawei" else {}
         try:
-            account = Account(acc.name, acc.provider, acc.access_key_id, acc.secret, projects, regions)
+            account = Account(
+                acc.name, acc.provider, acc.access_key_id, acc.secret, projects, regions, acc.whole_image_backup
+            )
             model.add_account(account)
         except ValueError as exc:
             raise fail(key, exc) from None
@@ -193,6 +198,8 @@ def load_fixture(fixture: FixtureSource = None, *, clock: Clock | None = None) -
                     status=inst.status,
                     zone=inst.zone,
                 )
+                if inst.task:
+                    model.set_instance_state(acc.name, inst.region, inst.instance_id, task=inst.task)
             except (ValueError, CloudError) as exc:
                 raise fail(f"{key}.instances[{j}]", exc) from None
         for j, img in enumerate(acc.images):

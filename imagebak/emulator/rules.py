@@ -76,6 +76,7 @@ class ProviderRules:
     iso_copyable: bool = False
     encrypted_copyable: bool = False
     max_images_per_copy_call: int | None = None  # enforced by the front-end (JD copyImages)
+    unique_image_names: bool = False  # a region's images have distinct names (Aliyun InvalidImageName.Duplicated)
     max_share_accounts: int | None = None  # accounts one image may be shared with; None = no sharing API
     default_quota: Mapping[str, int] = field(default_factory=lambda: _frozen({"image": 100, "snapshot": 256}))
     latency: Mapping[str, Latency] = field(default_factory=lambda: _frozen({}))
@@ -106,6 +107,7 @@ RULES: Mapping[str, ProviderRules] = _frozen(
             disk_id=IdFormat("d-", 20),
             task_id=IdFormat("t-", 20),
             zone_format="{region}-b",
+            unique_image_names=True,
             max_share_accounts=50,  # ECS ModifyImageSharePermission: up to 50 Alibaba Cloud accounts
             latency=DEFAULT_LATENCY,
         ),

@@ -182,6 +182,9 @@ class EmulatorApp:
             ("POST", "fail-next-creations"): self._fail_next_creations,
             ("POST", "fail-image"): self._fail_image,
             ("POST", "set-quota"): self._set_quota,
+            ("POST", "hide-new"): self._hide_new,
+            ("POST", "instance-state"): self._instance_state,
+            ("POST", "quirks"): self._set_quirks,
             ("GET", "state"): self._state,
         }
 
@@ -245,6 +248,27 @@ class EmulatorApp:
         self.model.set_quota(account, region, resource, _int(body, "limit"))
         used, limit = self.model.quota(account, region, resource)
         return {"resource": resource, "used": used, "limit": limit}
+
+    def _hide_new(self, body: dict[str, Any]) -> dict[str, Any]:
+        seconds = body.get("seconds")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            raise AdminError(400, "'seconds' must be a number")
+        vendor = body.get("vendor")
+        self.model.hide_new(float(seconds), None if vendor in (None, "*") else str(vendor))
+        return {"vendor": vendor or "*", "seconds": seconds}
+
+    def _instance_state(self, body: dict[str, Any]) -> dict[str, Any]:
+        account, region, instance_id = _str(body, "account"), _str(body, "region"), _str(body, "instance_id")
+        status, task = body.get("status"), body.get("task")
+        inst = self.model.set_instance_state(
+            account, region, instance_id, status=str(status) if status else None, task=str(task) if task else None
+        )
+        return {"instance_id": inst.instance_id, "status": inst.status, "task": inst.task}
+
+    def _set_quirks(self, body: dict[str, Any]) -> dict[str, Any]:
+        for name, on in body.items():
+            self.model.set_quirk(str(name), bool(on))
+        return {"quirks": {name: self.model.quirk(name) for name in body}}
 
     def _state(self, _: dict[str, Any]) -> dict[str, Any]:
         return self.model.summary()

@@ -19,6 +19,7 @@ class ProviderSettings:
     endpoint: str | None = None  # "http://127.0.0.1:PORT" for the emulator; None = the vendor's cloud
     projects: Mapping[str, str] = field(default_factory=dict)  # Huawei: region -> project id
     agency: str | None = None  # Huawei IAM agency for cross-region copies
+    project_names: Mapping[str, str] = field(default_factory=dict)  # Huawei: region -> project name (sub-projects)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_seconds: float = 30.0
 

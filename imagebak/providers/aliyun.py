@@ -13,26 +13,38 @@ SDK quirks handled here (../shared/reference/cloud-wire-protocols.md §1):
 Aliyun has no API for the custom-image quota (it lives in Quota Center, whose SDK is not a
 dependency): ``quotas`` returns nothing and the engine relies on the ``QuotaExceed.Image`` /
 ``QuotaExceed.Snapshot`` error of CreateImage/CopyImage, classified as ``ErrorKind.QUOTA``.
+
+ECS rules honoured here (docs/emulator-aliyun.md, "Conformance"): names through ``render_name``
+(2-128 characters, a letter or Chinese character first, no http(s)://, aliyun or acs: prefix;
+snapshot names never start with "auto"), descriptions 2-256 characters; an instance starting or
+stopping, a disk already taking a snapshot and an image still being created are "busy"
+(CONFLICT), not broken; snapshots taken for an image that cannot be made are deleted (the cloud
+keeps them, and keeps an image's snapshots when the image is deleted, so ``delete_image`` deletes
+them too); a new snapshot missing from DescribeSnapshots is pending for a grace period.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
+from aliyunsdkecs.request.v20140526.CancelCopyImageRequest import CancelCopyImageRequest
 from aliyunsdkecs.request.v20140526.CopyImageRequest import CopyImageRequest
 from aliyunsdkecs.request.v20140526.CreateImageRequest import CreateImageRequest
 from aliyunsdkecs.request.v20140526.CreateSnapshotRequest import CreateSnapshotRequest
 from aliyunsdkecs.request.v20140526.DeleteImageRequest import DeleteImageRequest
+from aliyunsdkecs.request.v20140526.DeleteSnapshotRequest import DeleteSnapshotRequest
 from aliyunsdkecs.request.v20140526.DescribeDisksRequest import DescribeDisksRequest
 from aliyunsdkecs.request.v20140526.DescribeImagesRequest import DescribeImagesRequest
 from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import DescribeInstancesRequest
@@ -52,10 +64,13 @@ from imagebak.providers.base import (
     ProviderError,
     ProviderLimits,
     Quota,
+    Submissions,
 )
+from imagebak.providers.names import TextRule
 from imagebak.providers.retry import call_with_retry, classified
 
 VENDOR = "aliyun"
+log = logging.getLogger(__name__)
 PRODUCT = "Ecs"
 PAGE_SIZE = 100  # the largest page DescribeImages/DescribeDisks/DescribeSnapshots accept
 ALL_IMAGE_STATUSES = "Creating,Waiting,Available,UnAvailable,CreateFailed,Deprecated"
@@ -82,6 +97,46 @@ AUTH_CODE_PREFIXES = (
     "NoPermission",
 )
 NOT_FOUND_PREFIXES = ("InvalidImageId", "InvalidInstanceId", "InvalidSnapshotId", "InvalidDiskId")
+# "Busy, try later": a copy or creation in progress, an instance starting/stopping (Terraform alicloud_image
+# retries CreateImage on IncorrectInstanceStatus), a disk already taking a snapshot.
+CONFLICT_CODES = frozenset(
+    {
+        "OperationDenied.ImageCopying",
+        "IncorrectInstanceStatus",
+        "IncorrectDiskStatus.CreatingSnapshot",
+        "ImageIsCreating",
+    }
+)
+_LETTER = re.compile(r"[^\W\d_]")  # a letter of any script: Latin or Chinese
+_NAME_CHAR = re.compile(r"[\w:.\-]")
+_WEB_PREFIXES = ("http://", "https://")
+# ECS API reference CreateImage.ImageName / CopyImage.DestinationImageName (InvalidImageName.Malformed).
+NAME_RULE = TextRule(
+    "image name", 2, 128, _NAME_CHAR, start=_LETTER, forbidden_prefixes=(*_WEB_PREFIXES, "aliyun", "acs:")
+)
+# CreateSnapshot.SnapshotName: the same, and never "auto" first (automatic snapshots' names).
+SNAPSHOT_NAME_RULE = TextRule(
+    "snapshot name", 2, 128, _NAME_CHAR, start=_LETTER,
+    forbidden_prefixes=(*_WEB_PREFIXES, "aliyun", "acs:", "auto"), lead="snap-",
+)  # fmt: skip
+# Description / DestinationDescription: 2-256 characters, not http(s):// first (InvalidDescription.Malformed).
+DESCRIPTION_RULE = TextRule("description", 2, 256, re.compile(r"."), forbidden_prefixes=_WEB_PREFIXES, lead="- ")
+
+
+def render_name(text: str) -> str:
+    """Any requested name as an ECS image name (a trailing timestamp is never cut)."""
+    return NAME_RULE.render(text)
+
+
+def name_problems(name: str) -> list[str]:
+    """Why ECS would refuse ``name`` as an image name (empty if it would not)."""
+    return NAME_RULE.problems(name)
+
+
+def _description(text: str) -> str | None:
+    return DESCRIPTION_RULE.render(text) if text else None
+
+
 _DEVICE = re.compile(r"^/dev/x?(vd[a-z]+)$")
 _SIGNED_QUERY = re.compile(r"(Signature|AccessKeyId|SecurityToken)=[^&\s)'\"]*")
 
@@ -121,7 +176,7 @@ def _server_kind(code: str, status: int | None) -> ErrorKind:
         return ErrorKind.AUTH
     if code.startswith("QuotaExceed"):
         return ErrorKind.QUOTA
-    if code == "OperationDenied.ImageCopying":
+    if code in CONFLICT_CODES:
         return ErrorKind.CONFLICT
     if code.endswith(".NotFound") and code.startswith(NOT_FOUND_PREFIXES):
         return ErrorKind.NOT_FOUND
@@ -171,6 +226,7 @@ def _disk_info(disk: Mapping[str, Any]) -> DiskInfo:
 
 def _image_status(image: Mapping[str, Any]) -> ImageStatus:
     status = str(image.get("Status", ""))
+    created = str(image.get("CreationTime") or "")
     return ImageStatus(
         ref=image["ImageId"],
         state=IMAGE_STATES.get(status, ImageState.PENDING),
@@ -178,7 +234,14 @@ def _image_status(image: Mapping[str, Any]) -> ImageStatus:
         progress=_percent(image.get("Progress", "")),
         size_gb=image.get("Size"),
         detail=status,
+        name=image.get("ImageName"),
+        created_at=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
     )
+
+
+def _final(error: ProviderError) -> bool:
+    """A refusal after which this submission is never sent again (so what it made is useless)."""
+    return not error.transient and error.kind is not ErrorKind.CONFLICT
 
 
 class AliyunProvider(Provider):
@@ -207,6 +270,7 @@ class AliyunProvider(Provider):
         self._protocol = endpoint.scheme if endpoint else "https"
         self._clients: dict[str, AcsClient] = {}
         self._lock = threading.Lock()
+        self.submissions = Submissions(VENDOR)
 
     # ---- plumbing ----------------------------------------------------------------------------
 
@@ -310,41 +374,81 @@ class AliyunProvider(Provider):
         return []
 
     def create_image(self, spec: ImageSpec) -> str:
-        """Every cloud disk: CreateImage by instance. A subset: snapshots, then DiskDeviceMapping."""
+        """Every cloud disk: CreateImage by instance. A subset: snapshots, then DiskDeviceMapping; when the
+        image cannot be made from them for good, the snapshots taken for it are deleted (and logged)."""
         request = CreateImageRequest()
-        request.set_ImageName(spec.name)
-        if spec.description:
-            request.set_Description(spec.description)
+        request.set_ImageName(render_name(spec.name))
+        description = _description(spec.description)
+        if description:
+            request.set_Description(description)
         if spec.tags:
             request.set_Tags(_tag_params(spec.tags))
         request.set_ClientToken(spec.idempotency_key)
         if spec.all_disks:
             request.set_InstanceId(spec.instance.instance_id)
-        else:
-            snapshots = self._snapshot_disks(spec)
+            return self._submit(spec.region, request, spec.idempotency_key)
+        snapshots: dict[str, str] = {}
+        try:
+            self._snapshot_disks(spec, snapshots)
             request.set_DiskDeviceMappings(
                 [{"SnapshotId": sid, "Device": f"/dev/x{device}"} for device, sid in snapshots.items()]
             )
-        return str(self._send(spec.region, request, retry=False)["ImageId"])
+            return self._submit(spec.region, request, spec.idempotency_key)
+        except ProviderError as error:
+            if _final(error) and snapshots:
+                self._drop_snapshots(spec.region, list(snapshots.values()), f"no image from them: {error.describe()}")
+            raise
 
-    def _snapshot_disks(self, spec: ImageSpec) -> dict[str, str]:
-        """Snapshot each included cloud disk (idempotently) and wait until all are accomplished."""
-        snapshots: dict[str, str] = {}
+    def _submit(self, region: str, request: RpcRequest, key: str) -> str:
+        """A create or copy, sent once; what may have reached the cloud is remembered (eventual consistency).
+
+        Image names are unique per region (InvalidImageName.Duplicated): refused because another image
+        already has the name (a second run within the same minute), the call is sent once more under
+        the name plus a short suffix from the key. A refused call made nothing, and the renamed one
+        has its own ClientToken; the name the image got is in ``ImageStatus.name``.
+        """
+        try:
+            try:
+                image_id = str(self._send(region, request, retry=False)["ImageId"])
+            except ProviderError as error:
+                if error.code != "InvalidImageName.Duplicated":
+                    raise
+                self._rename(request, key)
+                image_id = str(self._send(region, request, retry=False)["ImageId"])
+        except ProviderError as error:
+            self.submissions.uncertain(key, error)
+            raise
+        self.submissions.record(image_id)
+        return image_id
+
+    @staticmethod
+    def _rename(request: RpcRequest, key: str) -> None:
+        params = request.get_query_params()
+        param = "DestinationImageName" if "DestinationImageName" in params else "ImageName"
+        name = str(params[param])
+        renamed = NAME_RULE.render(name, suffix="-" + hashlib.sha256(key.encode()).hexdigest()[:6])
+        log.info("%s: image name %s is taken; using %s", VENDOR, name, renamed)
+        request.add_query_param(param, renamed)
+        request.set_ClientToken(_derived_token(key, "renamed"))
+
+    def _snapshot_disks(self, spec: ImageSpec, snapshots: dict[str, str]) -> None:
+        """Snapshot each included cloud disk (idempotently, into ``snapshots``) and wait until all are done."""
         for disk in spec.instance.disks:
             if disk.device not in spec.devices or disk.category != "cloud":
                 continue
             request = CreateSnapshotRequest()
             request.set_DiskId(disk.disk_id)
-            request.set_SnapshotName(f"{spec.name}-{disk.device}")
+            request.set_SnapshotName(SNAPSHOT_NAME_RULE.render(spec.name, suffix=f"-{disk.device}"))
             if spec.tags:
                 request.set_Tags(_tag_params(spec.tags))
             request.set_ClientToken(_derived_token(spec.idempotency_key, f"snap-{disk.device}"))
-            snapshots[disk.device] = str(self._call(spec.region, request)["SnapshotId"])
+            snapshots[disk.device] = snapshot_id = str(self._call(spec.region, request)["SnapshotId"])
+            self.submissions.record(snapshot_id)
         self._wait_snapshots(spec.region, list(snapshots.values()))
-        return snapshots
 
     def _wait_snapshots(self, region: str, snapshot_ids: list[str]) -> None:
-        """Poll DescribeSnapshots with growing intervals, bounded by ``snapshot_timeout_seconds``."""
+        """Poll DescribeSnapshots with growing intervals, bounded by ``snapshot_timeout_seconds``. A snapshot
+        not listed yet is pending while it is new (eventual consistency), gone after that."""
         waited, interval = 0.0, self._poll_first
         while True:
             request = DescribeSnapshotsRequest()
@@ -352,7 +456,10 @@ class AliyunProvider(Provider):
             request.set_PageSize(PAGE_SIZE)
             found = self._call(region, request).get("Snapshots", {}).get("Snapshot", [])
             status = {s["SnapshotId"]: s.get("Status") for s in found}
-            broken = [sid for sid in snapshot_ids if status.get(sid, "failed") == "failed"]
+            for sid in snapshot_ids:
+                if sid not in status:
+                    status[sid] = "progressing" if self.submissions.recent(sid) else "failed"
+            broken = [sid for sid in snapshot_ids if status[sid] == "failed"]
             if broken:
                 raise ProviderError(
                     VENDOR, "CreateSnapshot", ErrorKind.UNKNOWN, "SnapshotFailed",
@@ -369,23 +476,45 @@ class AliyunProvider(Provider):
             waited += interval
             interval = min(interval * 2, self._poll_max)
 
+    def _drop_snapshots(self, region: str, snapshot_ids: Sequence[str], why: str) -> None:
+        """Delete snapshots imagebak took (best effort): the cloud keeps them, and charges for them."""
+        for snapshot_id in snapshot_ids:
+            request = DeleteSnapshotRequest()
+            request.set_SnapshotId(snapshot_id)
+            try:
+                self._call(region, request)
+            except ProviderError as exc:
+                if exc.kind is not ErrorKind.NOT_FOUND:
+                    log.warning("%s %s: snapshot %s kept (%s): %s", VENDOR, region, snapshot_id, why, exc.describe())
+                continue
+            log.info("%s %s: deleted snapshot %s (%s)", VENDOR, region, snapshot_id, why)
+
     def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
         return [_image_status(img) for img in self._describe_images(region, tags=tags, name=name)]
 
-    def find_submitted(self, region: str, key: str, name: str) -> str | None:
+    def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
         """Images and copies carry the key tag from their creation on (CreateImage/CopyImage ``Tags``)."""
         found = self.find_images(region, {TAG_KEY: key})
-        return next((s.image_id for s in found if s.state is not ImageState.FAILED), None)
+        image_id = next((s.image_id for s in found if s.state is not ImageState.FAILED), None)
+        if image_id is None:
+            self.submissions.nothing_found("DescribeImages", key, attempted_at)
+        return image_id
 
-    def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
-        """One DescribeImages call per ``PAGE_SIZE`` ids; ids the cloud no longer knows are MISSING."""
+    def image_status(
+        self, region: str, refs: Sequence[str], submitted_at: Mapping[str, datetime] | None = None
+    ) -> Mapping[str, ImageStatus]:
+        """One DescribeImages call per ``PAGE_SIZE`` ids; ids the cloud does not list are pending while
+        their submission is recent (eventual consistency), MISSING after that."""
+        since = submitted_at or {}
         unique = list(dict.fromkeys(refs))
         result: dict[str, ImageStatus] = {}
         for start in range(0, len(unique), PAGE_SIZE):
             chunk = unique[start : start + PAGE_SIZE]
             found = {img["ImageId"]: img for img in self._describe_images(region, ids=chunk)}
             for ref in chunk:
-                result[ref] = _image_status(found[ref]) if ref in found else ImageStatus(ref, ImageState.MISSING)
+                result[ref] = (
+                    _image_status(found[ref]) if ref in found else self.submissions.unseen(ref, since.get(ref))
+                )
         return result
 
     def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:
@@ -395,21 +524,36 @@ class AliyunProvider(Provider):
             request = CopyImageRequest()
             request.set_ImageId(spec.image_id)
             request.set_DestinationRegionId(spec.dest_region)
-            request.set_DestinationImageName(spec.name)
-            if spec.description:
-                request.set_DestinationDescription(spec.description)
+            request.set_DestinationImageName(render_name(spec.name))
+            description = _description(spec.description)
+            if description:
+                request.set_DestinationDescription(description)
             if spec.tags:
                 request.set_Tags(_tag_params(spec.tags))
             request.set_ClientToken(spec.idempotency_key)
-            copies[spec.idempotency_key] = str(self._send(spec.source_region, request, retry=False)["ImageId"])
+            copies[spec.idempotency_key] = self._submit(spec.source_region, request, spec.idempotency_key)
         return copies
 
     def delete_image(self, region: str, image_id: str) -> None:
-        """Delete one image; an image that is already gone counts as deleted."""
+        """Delete one image and then the snapshots it was made of (ECS keeps them); an image already gone
+        counts as deleted. A copy still in progress is cancelled (CancelCopyImage) instead: DeleteImage
+        refuses it (ImageIsCreating), as it refuses an image still being created (CONFLICT: later)."""
+        found = self._describe_images(region, ids=[image_id])
+        if not found:
+            return
+        mappings = found[0].get("DiskDeviceMappings", {}).get("DiskDeviceMapping", [])
+        snapshot_ids = [str(m["SnapshotId"]) for m in mappings if m.get("SnapshotId")]
         request = DeleteImageRequest()
         request.set_ImageId(image_id)
         try:
             self._call(region, request)
         except ProviderError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                return
+            if exc.code != "ImageIsCreating" or not found[0].get("IsCopied"):
                 raise
+            cancel = CancelCopyImageRequest()
+            cancel.set_ImageId(image_id)
+            self._call(region, cancel)  # RegionId is the copy's (destination) region
+            return
+        self._drop_snapshots(region, snapshot_ids, f"image {image_id} deleted")

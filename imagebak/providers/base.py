@@ -7,9 +7,11 @@ The engine only ever sees these types; each vendor adapter (``aliyun.py``, ``hua
 from __future__ import annotations
 
 import abc
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 
 
@@ -114,6 +116,8 @@ class ImageStatus:
     size_gb: int | None = None
     detail: str = ""  # the vendor's raw status / failure reason, for logs
     extra_image_ids: tuple[str, ...] = ()  # Huawei data-disk images that belong to this backup
+    name: str | None = None  # the name the cloud gave the image (adapters shorten names to fit the vendor)
+    created_at: datetime | None = None  # when the cloud says the image was created, if it says
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ class ImageSpec:
     description: str
     tags: Mapping[str, str]
     idempotency_key: str  # stable across retries and resumed runs (<= 64 chars, [A-Za-z0-9-])
+    vault_id: str | None = None  # Huawei whole-machine images: the CBR vault of the source region
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,72 @@ class CopySpec:
     tags: Mapping[str, str]
     idempotency_key: str
     vault_id: str | None = None  # Huawei whole-machine images need a destination vault
+
+
+NOT_VISIBLE = "not visible yet"  # ImageStatus.detail of a pending ref the cloud does not list yet
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Submissions:
+    """When this process submitted each create or copy: the grace period of eventual consistency.
+
+    Right after a create, a list or describe may not show the new object yet. A ref submitted
+    less than ``grace_seconds`` ago (by this process, or ``since`` as the engine remembers it) is
+    then pending, not missing; an adoption look-up that finds nothing for a key whose submission
+    may have reached the cloud that recently is "not visible yet", a transient fault, so the
+    submission is not repeated (which would make a duplicate) until the grace period is over.
+    """
+
+    def __init__(self, vendor: str, grace_seconds: float = 300.0, clock: Callable[[], datetime] = utcnow) -> None:
+        self.vendor = vendor
+        self.grace_seconds = grace_seconds
+        self.clock = clock
+        self._at: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def record(self, *names: str) -> None:
+        """``names`` (refs, or keys of submissions whose outcome is unknown) were submitted now."""
+        now = self.clock()
+        with self._lock:
+            self._at.update(dict.fromkeys(names, now))
+
+    def uncertain(self, key: str, error: ProviderError) -> None:
+        """A submission failed without an answer (a timeout, a reset connection): it may have reached
+        the cloud, so remember it. An answer, even a 5xx, says the cloud did not take it."""
+        if error.kind in (ErrorKind.TIMEOUT, ErrorKind.UNKNOWN):
+            self.record(key)
+
+    def age(self, name: str, since: datetime | None = None) -> float | None:
+        """Seconds since ``name`` was submitted (the later of ours and ``since``), None if unknown."""
+        with self._lock:
+            known = [at for at in (self._at.get(name), since) if at is not None]
+        return (self.clock() - max(known)).total_seconds() if known else None
+
+    def recent(self, name: str, since: datetime | None = None) -> bool:
+        age = self.age(name, since)
+        return age is not None and age < self.grace_seconds
+
+    def unseen(self, ref: str, since: datetime | None = None) -> ImageStatus:
+        """The status of a ref the cloud does not list: pending within the grace period, else missing."""
+        if self.recent(ref, since):
+            return ImageStatus(ref, ImageState.PENDING, detail=NOT_VISIBLE)
+        return ImageStatus(ref, ImageState.MISSING, detail="the cloud does not know this image")
+
+    def nothing_found(self, action: str, key: str, since: datetime | None = None) -> None:
+        """An adoption look-up found nothing: raise "not visible yet" while the submission is recent."""
+        age = self.age(key, since)
+        if age is not None and age < self.grace_seconds:
+            raise ProviderError(
+                self.vendor,
+                action,
+                ErrorKind.UNAVAILABLE,
+                "NotVisibleYet",
+                f"nothing carries key {key} yet, {age:.0f} s after a submission that may have reached the cloud; "
+                f"it is looked up again before anything is resubmitted (grace {self.grace_seconds:.0f} s)",
+            )
 
 
 @dataclass(frozen=True)
@@ -170,6 +241,7 @@ class Provider(abc.ABC):
     vendor: str
     limits: ProviderLimits = ProviderLimits()
     retry_policy: RetryPolicy = RetryPolicy()
+    submissions: Submissions  # set by each adapter: what it submitted, for eventual consistency
 
     def pause(self, seconds: float) -> None:
         """Wait between retries (tests substitute the emulator clock)."""
@@ -188,11 +260,13 @@ class Provider(abc.ABC):
         """Submit an image creation once (no retry: ``actions.adoption`` adopts before any retry); its ref."""
 
     @abc.abstractmethod
-    def find_submitted(self, region: str, key: str, name: str) -> str | None:
+    def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
         """The id of the image (or copy) an earlier submission with this idempotency key made, unless failed.
 
         ``name`` is the name that submission gave; adapters may use it to narrow the look-up, but
         ownership is proven by the key (a tag, or a marker where the vendor has no tags).
+        ``attempted_at`` is when that submission was sent, if the caller knows: while it is recent,
+        finding nothing raises a transient "not visible yet" ProviderError (see ``Submissions``).
         """
 
     @abc.abstractmethod
@@ -200,8 +274,14 @@ class Provider(abc.ABC):
         """Images imagebak created, found by ownership tags (or name where the vendor has no tags)."""
 
     @abc.abstractmethod
-    def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
-        """Statuses of many refs in one region, batched as the vendor allows."""
+    def image_status(
+        self, region: str, refs: Sequence[str], submitted_at: Mapping[str, datetime] | None = None
+    ) -> Mapping[str, ImageStatus]:
+        """Statuses of many refs in one region, batched as the vendor allows.
+
+        A ref the cloud does not list is PENDING (detail ``NOT_VISIBLE``) while its submission is
+        recent — by this process, or at ``submitted_at[ref]`` — and MISSING after that.
+        """
 
     @abc.abstractmethod
     def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:
@@ -211,7 +291,8 @@ class Provider(abc.ABC):
         """
 
     def tag_image(self, region: str, image_id: str, tags: Mapping[str, str]) -> None:  # noqa: B027
-        """Tag an image after the fact (copies on vendors whose copy call takes no tags); default: nothing."""
+        """Tag an image after the fact (copies on vendors whose copy call takes no tags, or whose
+        ownership marker the cloud dropped); default: nothing."""
 
     @abc.abstractmethod
     def delete_image(self, region: str, image_id: str) -> None:

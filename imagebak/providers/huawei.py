@@ -7,13 +7,23 @@ IAM for one (and, without keys, the ECS metadata service for credentials).
 Refs returned by ``create_image``/``copy_images``: ``job:<job_id>@<region>`` — an IMS job is
 owned by the project (and regional endpoint) that submitted it, which for a cross-region copy is
 the *source* region, so the ref says where to ask — or a plain image id when an earlier
-submission was adopted instead of re-submitted.
+submission was adopted instead of re-submitted. Jobs are followed with ShowJobProgress (ShowJob
+is deprecated, IMS API reference ims_03_0905_1).
+
+IMS rules honoured here (docs/emulator-huawei.md, "Conformance"): a whole-machine image from an
+ECS needs a CBR vault (an account on CSBS needs none; refused for want of one, the same disks become
+a system image plus data images); a system disk alone is a system image; names are 1-128
+characters with any ``-vdb`` suffix kept; tag values are ASCII (``ownership.tag_value``); images
+are found by tag with ListImageByTags.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
@@ -41,15 +51,19 @@ from huaweicloudsdkims.v2 import (
     GlanceDeleteImageRequest,
     GlanceDeleteImageRequestBody,
     ImsClient,
+    ListImageByTagsRequest,
+    ListImageByTagsRequestBody,
     ListImagesRequest,
     ResourceTag,
     ShowImageQuotaRequest,
+    ShowJobProgressRequest,
     ShowJobRequest,
     TagKeyValue,
+    Tags,
 )
 from huaweicloudsdkims.v2.region.ims_region import ImsRegion
 
-from imagebak.ownership import TAG_KEY
+from imagebak.ownership import TAG_KEY, tag_value
 from imagebak.providers import ProviderSettings
 from imagebak.providers.base import (
     CopySpec,
@@ -63,11 +77,33 @@ from imagebak.providers.base import (
     ProviderError,
     ProviderLimits,
     Quota,
+    Submissions,
 )
+from imagebak.providers.names import TextRule
 from imagebak.providers.retry import call_with_retry, classified
 
 T = TypeVar("T")
 VENDOR = "huawei"
+log = logging.getLogger(__name__)
+
+# Image names (SDK CreateWholeImageRequestBody.name; IMG.0002/IMG.0003): 1-128 characters of letters,
+# digits, '-', '.', '_', spaces and Chinese characters, no space first or last.
+NAME_RULE = TextRule("image name", 1, 128, re.compile(r"[A-Za-z0-9\-._ \u4e00-\u9fff]"), strip=" ")
+# Descriptions: at most 1024 characters, no line breaks, '<' or '>' (SDK CreateImageRequestBody.description).
+DESCRIPTION_RULE = TextRule("description", 0, 1024, re.compile(r"[^\r\n<>]"), fill=" ")
+_BY_TAGS_PAGE = 100  # ListImageByTags pages (limit 1-1000, offset) as strings
+_WHOLE_JOB = "imsCreateWholeImageByInstanceJob"
+
+
+def render_name(text: str, suffix: str = "") -> str:
+    """Any requested name as an IMS image name; ``suffix`` (a data image's ``-vdb``) is never cut."""
+    return NAME_RULE.render(text, suffix)
+
+
+def name_problems(name: str) -> list[str]:
+    """Why IMS would refuse ``name`` as an image name (empty if it would not)."""
+    return NAME_RULE.problems(name)
+
 
 # Source regions whose images may be up to 300 GB for a cross-region copy; elsewhere 128 GB.
 _LARGE_COPY_REGIONS = frozenset({"cn-south-1", "cn-east-2", "cn-east-3", "cn-north-4"})
@@ -97,9 +133,10 @@ _IMAGE_STATES = {
 _CODE_KINDS: dict[str, ErrorKind] = {
     "APIGW.0308": ErrorKind.THROTTLED,  # API gateway flow control
     "IMG.0060": ErrorKind.CONFLICT,  # too many concurrent image tasks (e.g. 5 cross-region copies)
+    "IMG.0010": ErrorKind.CONFLICT,  # the ECS has tasks in progress: create the image later
     "IMG.0027": ErrorKind.NOT_FOUND,  # image does not exist
     "IMG.0005": ErrorKind.NOT_FOUND,  # ECS does not exist
-    "IMG.0023": ErrorKind.NOT_FOUND,  # job query failed / unknown job
+    "IMG.0023": ErrorKind.UNAVAILABLE,  # "an exception occurred during job query": a server fault, retry
     "Ecs.0114": ErrorKind.NOT_FOUND,
     "Ecs.0614": ErrorKind.NOT_FOUND,
     "EVS.5404": ErrorKind.NOT_FOUND,
@@ -165,9 +202,20 @@ def _short_device(device: str | None) -> str:
     return name
 
 
+def _tag_values(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tag values IMS accepts (ASCII letters, digits, ``_ . -``, at most 43): ``ownership.tag_value``."""
+    return {key: tag_value(value) for key, value in tags.items()}
+
+
 def _tag_strings(tags: Mapping[str, str]) -> list[str]:
-    """IMS's older tag form, ``key.value``, used by data images and the ListImages filter."""
+    """IMS's older tag form, ``key.value``, the only one data images take."""
     return [f"{key}.{value}" for key, value in tags.items()]
+
+
+def _with_key(description: str, key: str) -> str:
+    """A copy's description carrying its idempotency key (IMS copies take no tags)."""
+    marker = f" [{key}]"
+    return DESCRIPTION_RULE.render(description)[: DESCRIPTION_RULE.max_len - len(marker)] + marker
 
 
 class HuaweiProvider(Provider):
@@ -183,6 +231,7 @@ class HuaweiProvider(Provider):
         )
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self.submissions = Submissions(VENDOR)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -239,14 +288,20 @@ class HuaweiProvider(Provider):
         client = self._client("ims", region)
         return self._call(action, lambda: getattr(client, method)(request))
 
-    def _ims_submit(self, job_region: str, action: str, method: str, request: Any) -> str:
+    def _ims_submit(self, job_region: str, action: str, method: str, request: Any, key: str) -> str:
         """Submit a create/copy job once; its ref names the job and the region that owns it (a copy's source)."""
         client = self._client("ims", job_region)
 
         def submit() -> str:
             return f"job:{getattr(client, method)(request).job_id}@{job_region}"
 
-        return classified(submit, lambda exc: classify(exc, action))
+        try:
+            ref = classified(submit, lambda exc: classify(exc, action))
+        except ProviderError as error:
+            self.submissions.uncertain(key, error)
+            raise
+        self.submissions.record(ref)
+        return ref
 
     # -- instances and quota --------------------------------------------------------------------
 
@@ -305,69 +360,119 @@ class HuaweiProvider(Provider):
                 return images
             marker = page[-1].id
 
-    def find_submitted(self, region: str, key: str, name: str) -> str | None:
-        """A create wears the key tag from the start (the system image is preferred over its data images);
+    def _by_tags(self, region: str, tags: Mapping[str, str]) -> list[Any]:
+        """Every image carrying all ``tags`` (ListImageByTags, paged): id, name, status and tags only."""
+        body_tags = [Tags(key=k, values=[v]) for k, v in _tag_values(tags).items()]
+        found: list[Any] = []
+        while True:
+            body = ListImageByTagsRequestBody(
+                action="filter", tags=body_tags, limit=str(_BY_TAGS_PAGE), offset=str(len(found))
+            )
+            page = self._ims(region, "ListImageByTags", "list_image_by_tags", ListImageByTagsRequest(body=body))
+            resources = page.resources or []
+            found.extend(resources)
+            if not resources or len(found) >= int(page.total_count or 0):
+                return found
+
+    def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
+        """A create wears the key tag from the start (its system image is the one named as submitted);
         a copy takes no tags, so it is found by name and proven by the key in its description."""
-        tagged = [i for i in self._list_images(region, tag=f"{TAG_KEY}.{key}") if i.status != "killed"]
-        tagged.sort(key=lambda i: i.virtual_env_type == "DataImage")
+        own = render_name(name)
+        tagged = [r for r in self._by_tags(region, {TAG_KEY: key}) if _status_of(r) != "killed"]
+        tagged.sort(key=lambda r: r.resource_name != own)
         if tagged:
-            return str(tagged[0].id)
-        named = self._list_images(region, name=name)
-        return next((str(i.id) for i in named if i.status != "killed" and key in (i.description or "")), None)
+            return str(tagged[0].resource_id)
+        named = self._list_images(region, name=own)
+        found = next((str(i.id) for i in named if i.status != "killed" and key in (i.description or "")), None)
+        if found is None:
+            self.submissions.nothing_found("ListImageByTags", key, attempted_at)
+        return found
 
     def create_image(self, spec: ImageSpec) -> str:
-        """Whole-machine image for every cloud disk; otherwise a system image plus data-disk images."""
-        tags = {**spec.tags, TAG_KEY: spec.idempotency_key}
-        image_tags = [TagKeyValue(key=k, value=v) for k, v in tags.items()]
-        instance_id = spec.instance.instance_id
-        if spec.all_disks:
-            body = CreateWholeImageRequestBody(
-                name=spec.name, instance_id=instance_id, description=spec.description, image_tags=image_tags
+        """Every cloud disk: a whole-machine image (CreateWholeImage). A CBR-backed one needs the vault
+        (``spec.vault_id``); without one the call is tried as a CSBS-backed account takes it, and if IMS
+        refuses it for the vault, the same disks become a system image plus data images. A subset, or a
+        system disk alone: a system image plus one data image per included data disk (CreateImage)."""
+        tags = _tag_values({**spec.tags, TAG_KEY: spec.idempotency_key})
+        wanted = set(spec.devices)
+        data_disks = [
+            d for d in spec.instance.disks if d.device in wanted and not d.is_system and d.category == "cloud"
+        ]
+        if spec.all_disks and data_disks:
+            try:
+                return self._create_whole(spec, tags)
+            except ProviderError as error:
+                if spec.vault_id or error.code != "IMG.0001" or "vault" not in error.message.lower():
+                    raise
+                log.warning(
+                    "%s %s: a whole-machine image of %s needs a CBR vault and none is configured; "
+                    "making a system image and %d data image(s) instead (%s)",
+                    VENDOR, spec.region, spec.instance.instance_id, len(data_disks), error.describe(),
+                )  # fmt: skip
+        description = DESCRIPTION_RULE.render(spec.description)
+        data_images = [
+            CreateDataImage(
+                name=render_name(spec.name, suffix=f"-{d.device}"),
+                volume_id=d.disk_id,
+                description=description,
+                tags=_tag_strings(tags),
             )
-            action, method, request = "CreateWholeImage", "create_whole_image", CreateWholeImageRequest(body=body)
-        else:
-            wanted = set(spec.devices)
-            data_images = [
-                CreateDataImage(
-                    name=f"{spec.name}-{d.device}",
-                    volume_id=d.disk_id,
-                    description=spec.description,
-                    tags=_tag_strings(tags),
-                )
-                for d in spec.instance.disks
-                if d.device in wanted and not d.is_system and d.category == "cloud"
-            ]
-            body = CreateImageRequestBody(
-                name=spec.name,
-                instance_id=instance_id,
-                description=spec.description,
-                image_tags=image_tags,
-                data_images=data_images or None,
-            )
-            action, method, request = "CreateImage", "create_image", CreateImageRequest(body=body)
-        return self._ims_submit(spec.region, action, method, request)
+            for d in data_disks
+        ]
+        body = CreateImageRequestBody(
+            name=render_name(spec.name),
+            instance_id=spec.instance.instance_id,
+            description=description,
+            image_tags=[TagKeyValue(key=k, value=v) for k, v in tags.items()],
+            data_images=data_images or None,
+        )
+        return self._ims_submit(
+            spec.region, "CreateImage", "create_image", CreateImageRequest(body=body), spec.idempotency_key
+        )
+
+    def _create_whole(self, spec: ImageSpec, tags: Mapping[str, str]) -> str:
+        body = CreateWholeImageRequestBody(
+            name=render_name(spec.name),
+            instance_id=spec.instance.instance_id,
+            description=DESCRIPTION_RULE.render(spec.description),
+            image_tags=[TagKeyValue(key=k, value=v) for k, v in tags.items()],
+            vault_id=spec.vault_id,
+        )
+        request = CreateWholeImageRequest(body=body)
+        return self._ims_submit(spec.region, "CreateWholeImage", "create_whole_image", request, spec.idempotency_key)
 
     def find_images(self, region: str, tags: Mapping[str, str], name: str | None = None) -> Sequence[ImageStatus]:
-        """ListImages filters on one ``key.value`` tag; the other tags are matched here."""
-        wanted = set(_tag_strings(tags))
-        first = next(iter(wanted), None)
-        images = self._list_images(region, tag=first, name=name)
-        return [self._image_status(i.id, i) for i in images if wanted <= set(i.tags or [])]
+        """ListImageByTags on every tag, then each image's details (ListImages takes one id)."""
+        own = render_name(name) if name else None
+        found = [r for r in self._by_tags(region, tags) if own in (None, r.resource_name)]
+        return [self._plain_status(region, str(r.resource_id), extras=False) for r in found]
 
-    def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
-        """One ShowJob per job ref, one ListImages per image id (its ``id`` filter takes one id)."""
+    def image_status(
+        self, region: str, refs: Sequence[str], submitted_at: Mapping[str, datetime] | None = None
+    ) -> Mapping[str, ImageStatus]:
+        """One job query per job ref, one ListImages per image id (its ``id`` filter takes one id)."""
+        since = submitted_at or {}
         return {
-            ref: self._job_status(ref, region) if ref.startswith("job:") else self._plain_status(region, ref)
+            ref: self._job_status(ref, region, since.get(ref))
+            if ref.startswith("job:")
+            else self._plain_status(region, ref, since=since.get(ref))
             for ref in refs
         }
 
-    def _job_status(self, ref: str, region: str) -> ImageStatus:
+    def _show_job(self, region: str, job_id: str) -> Any:
+        """ShowJobProgress where the SDK has it (ShowJob is deprecated), else ShowJob."""
+        client = self._client("ims", region)
+        if hasattr(client, "show_job_progress"):
+            return self._ims(region, "ShowJobProgress", "show_job_progress", ShowJobProgressRequest(job_id=job_id))
+        return self._ims(region, "ShowJob", "show_job", ShowJobRequest(job_id=job_id))  # pragma: no cover
+
+    def _job_status(self, ref: str, region: str, since: datetime | None) -> ImageStatus:
         job_id, _, job_region = ref[len("job:") :].partition("@")
         try:
-            job = self._ims(job_region or region, "ShowJob", "show_job", ShowJobRequest(job_id=job_id))
+            job = self._show_job(job_region or region, job_id)
         except ProviderError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
-                return ImageStatus(ref, ImageState.MISSING, detail=exc.message)
+                return self.submissions.unseen(ref, since)
             raise
         entities = job.entities
         state = _JOB_STATES.get(job.status or "", ImageState.PENDING)
@@ -379,40 +484,50 @@ class HuaweiProvider(Provider):
         fraction = entities.process_percent if entities else None  # IMS reports 0..1
         progress = 100 if state is ImageState.AVAILABLE else None if fraction is None else round(fraction * 100)
         detail = (job.fail_reason or job.error_code or "") if state is ImageState.FAILED else ""
+        image_id = entities.image_id if entities else None
+        size_gb = name = None
+        if state is ImageState.AVAILABLE and image_id:
+            # The size that counts for a copy is this image's own (a system image: its disk);
+            # a whole image's is every disk's, which the engine already knows.
+            found = self._list_images(region, id=image_id)
+            if found:
+                name = found[0].name
+                size_gb = None if job.job_type == _WHOLE_JOB else found[0].min_disk
         return ImageStatus(
             ref,
             state,
-            image_id=entities.image_id if entities else None,
+            image_id=image_id,
             progress=progress,
+            size_gb=size_gb,
             detail=detail or job.status or "",
             extra_image_ids=extra,
+            name=name,
         )
 
-    def _plain_status(self, region: str, image_id: str) -> ImageStatus:
+    def _plain_status(
+        self, region: str, image_id: str, *, extras: bool = True, since: datetime | None = None
+    ) -> ImageStatus:
         found = self._list_images(region, id=image_id)
         if not found:
-            return ImageStatus(image_id, ImageState.MISSING, detail="no such image")
-        status = self._image_status(image_id, found[0])
-        key = next((t.split(".", 1)[1] for t in found[0].tags or [] if t.startswith(TAG_KEY + ".")), None)
-        if key is None or found[0].virtual_env_type == "DataImage":
-            return status
-        # An adopted system image: its data-disk images wear the same key.
-        siblings = self._list_images(region, tag=f"{TAG_KEY}.{key}")
-        extra = tuple(i.id for i in siblings if i.virtual_env_type == "DataImage")
-        return ImageStatus(
-            status.ref, status.state, status.image_id, status.progress, status.size_gb, status.detail, extra
-        )
-
-    @staticmethod
-    def _image_status(ref: str, image: Any) -> ImageStatus:
+            return self.submissions.unseen(image_id, since)
+        image = found[0]
         state = _IMAGE_STATES.get(image.status or "", ImageState.PENDING)
+        key = _key_of(image)
+        extra: tuple[str, ...] = ()
+        if extras and key is not None and image.virtual_env_type != "DataImage":
+            # An adopted system image: the data images of the same submission wear the same key.
+            extra = tuple(
+                str(r.resource_id) for r in self._by_tags(region, {TAG_KEY: key}) if r.resource_id != image_id
+            )
         return ImageStatus(
-            ref,
+            image_id,
             state,
             image_id=image.id,
             progress=100 if state is ImageState.AVAILABLE else None,
             size_gb=image.min_disk,
             detail=image.status or "",
+            extra_image_ids=extra,
+            name=image.name,
         )
 
     def copy_images(self, specs: Sequence[CopySpec]) -> Mapping[str, str]:
@@ -420,22 +535,22 @@ class HuaweiProvider(Provider):
         refs: dict[str, str] = {}
         for spec in specs:
             body = CopyImageCrossRegionRequestBody(
-                name=spec.name,
+                name=render_name(spec.name),
                 region=spec.dest_region,
-                project_name=spec.dest_region,
+                project_name=self.settings.project_names.get(spec.dest_region) or spec.dest_region,
                 agency_name=self.settings.agency,
                 vault_id=spec.vault_id,
-                description=f"{spec.description} [{spec.idempotency_key}]",
+                description=_with_key(spec.description, spec.idempotency_key),
             )
             request = CopyImageCrossRegionRequest(image_id=spec.image_id, body=body)
             refs[spec.idempotency_key] = self._ims_submit(
-                spec.source_region, "CopyImageCrossRegion", "copy_image_cross_region", request
+                spec.source_region, "CopyImageCrossRegion", "copy_image_cross_region", request, spec.idempotency_key
             )
         return refs
 
     def tag_image(self, region: str, image_id: str, tags: Mapping[str, str]) -> None:
         body = BatchAddOrDeleteTagsRequestBody(
-            action="create", tags=[ResourceTag(key=k, value=v) for k, v in tags.items()]
+            action="create", tags=[ResourceTag(key=k, value=v) for k, v in _tag_values(tags).items()]
         )
         self._ims(
             region,
@@ -445,6 +560,26 @@ class HuaweiProvider(Provider):
         )
 
     def delete_image(self, region: str, image_id: str) -> None:
-        """Glance delete; ``delete_backup`` also removes a whole image's backup (its snapshots)."""
-        request = GlanceDeleteImageRequest(image_id=image_id, body=GlanceDeleteImageRequestBody(delete_backup=True))
-        self._ims(region, "GlanceDeleteImage", "glance_delete_image", request)
+        """Glance delete; ``delete_backup`` also removes a whole image's backup. The data images made by
+        the same submission (same key tag) go with a system image, so a failed job leaves nothing."""
+        found = self._list_images(region, id=image_id)
+        key = _key_of(found[0]) if found and found[0].virtual_env_type != "DataImage" else None
+        siblings = [str(r.resource_id) for r in self._by_tags(region, {TAG_KEY: key})] if key else []
+        for target in [image_id, *(i for i in siblings if i != image_id)]:
+            request = GlanceDeleteImageRequest(image_id=target, body=GlanceDeleteImageRequestBody(delete_backup=True))
+            try:
+                self._ims(region, "GlanceDeleteImage", "glance_delete_image", request)
+            except ProviderError as exc:
+                if target == image_id or exc.kind is not ErrorKind.NOT_FOUND:
+                    raise
+
+
+def _status_of(resource: Any) -> str:
+    detail = resource.resource_detail
+    return str(detail.status if detail is not None else "")
+
+
+def _key_of(image: Any) -> str | None:
+    """The idempotency key an image wears as its ``imagebak-key`` tag (``key.value`` in ListImages)."""
+    prefix = TAG_KEY + "."
+    return next((t[len(prefix) :] for t in image.tags or [] if t.startswith(prefix)), None)

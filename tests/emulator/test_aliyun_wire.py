@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ from aliyunsdkecs.request.v20140526.CopyImageRequest import CopyImageRequest
 from aliyunsdkecs.request.v20140526.CreateImageRequest import CreateImageRequest
 from aliyunsdkecs.request.v20140526.CreateSnapshotRequest import CreateSnapshotRequest
 from aliyunsdkecs.request.v20140526.DeleteImageRequest import DeleteImageRequest
+from aliyunsdkecs.request.v20140526.DeleteSnapshotRequest import DeleteSnapshotRequest
 from aliyunsdkecs.request.v20140526.DescribeDisksRequest import DescribeDisksRequest
 from aliyunsdkecs.request.v20140526.DescribeImagesRequest import DescribeImagesRequest
 from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import DescribeInstancesRequest
@@ -118,10 +120,16 @@ def assert_error(cloud: EmulatorHandle, exc: ServerException, code: str, status:
     assert exc.get_request_id() == cloud.request_log.entries()[-1]["request_id"]
 
 
-def create_image(ecs: Ecs, instance_id: str = "i-web", *, token: str | None = None, **tags: str) -> str:
+_NAMES = itertools.count(1)
+
+
+def create_image(
+    ecs: Ecs, instance_id: str = "i-web", *, token: str | None = None, name: str | None = None, **tags: str
+) -> str:
+    """Image names are unique per region on Aliyun: by default each call gets its own."""
     request = CreateImageRequest()
     request.set_InstanceId(instance_id)
-    request.set_ImageName(f"{instance_id}-backup")
+    request.set_ImageName(name or f"{instance_id}-{token or next(_NAMES)}")
     if tags:
         request.set_Tags([{"Key": k, "Value": v} for k, v in tags.items()])
     if token:
@@ -271,7 +279,7 @@ def test_describe_images_filters_by_ids_tags_name_owner_and_status(
     cloud: EmulatorHandle, ecs: Ecs, manual_clock: ManualClock
 ) -> None:
     nightly = create_image(ecs, policy="nightly", instance="i-web")
-    weekly = create_image(ecs, "i-db", policy="weekly")
+    weekly = create_image(ecs, "i-db", name="i-db-backup", policy="weekly")
     cloud.model.fail_next_creations(1)
     failing = create_image(ecs, policy="nightly", instance="i-web")
     manual_clock.advance(100)
@@ -453,3 +461,92 @@ def test_tampered_signature_is_a_signature_mismatch(cloud: EmulatorHandle) -> No
     )
     assert (status, body["Code"]) == (400, "SignatureDoesNotMatch")
     assert body["Message"].split("server string to sign is:")[1].startswith("POST&%2F&AccessKeyId%3D")
+
+
+# ---- conformance (issue #8): ECS API reference rules ------------------------------------------
+
+
+def _named(kind: type[RpcRequest], **params: Any) -> RpcRequest:
+    request = kind()
+    for name, value in params.items():
+        getattr(request, f"set_{name}")(value)
+    return request
+
+
+@pytest.mark.parametrize(
+    "bad", ["x", "1-starts-with-a-digit", "http://web", "https://web", "aliyun-web", "acs:web", "web/01", "n" * 129]
+)
+def test_image_names_follow_the_naming_rule(cloud: EmulatorHandle, ecs: Ecs, bad: str) -> None:
+    """CreateImage.ImageName / CopyImage.DestinationImageName: 2-128 characters, a letter or Chinese
+    character first, not http(s)://, aliyun or acs: -> InvalidImageName.Malformed (400)."""
+    request = _named(CreateImageRequest, InstanceId="i-web", ImageName=bad)
+    assert_error(cloud, server_error(ecs, request), "InvalidImageName.Malformed", 400)
+    source = create_image(ecs, name="每日备份-web:01_v.2")  # Chinese, ':', '_', '.', '-' are fine
+    copy = _named(CopyImageRequest, ImageId=source, DestinationRegionId=DEST, DestinationImageName=bad)
+    assert_error(cloud, server_error(ecs, copy), "InvalidImageName.Malformed", 400)
+
+
+def test_descriptions_and_snapshot_names(cloud: EmulatorHandle, ecs: Ecs) -> None:
+    """Descriptions 2-256, not http(s)://; snapshot names never "auto" first (CreateSnapshot)."""
+    for bad in ("d", "https://example.com", "d" * 257):
+        request = _named(CreateImageRequest, InstanceId="i-web", ImageName="web", Description=bad)
+        assert_error(cloud, server_error(ecs, request), "InvalidDescription.Malformed", 400)
+    snapshot = _named(CreateSnapshotRequest, DiskId="d-web-data", SnapshotName="auto-nightly")
+    assert_error(cloud, server_error(ecs, snapshot), "InvalidSnapshotName.Malformed", 400)
+    assert ecs(_named(CreateSnapshotRequest, DiskId="d-web-data", SnapshotName="nightly-auto"))["SnapshotId"]
+
+
+def test_duplicate_image_names_are_refused(cloud: EmulatorHandle, ecs: Ecs, manual_clock: ManualClock) -> None:
+    """InvalidImageName.Duplicated (CreateImage, CopyImage): a region's image names are unique."""
+    first = create_image(ecs, name="web-nightly", token="t1")
+    assert create_image(ecs, name="web-nightly", token="t1") == first  # a ClientToken replay is no duplicate
+    again = _named(CreateImageRequest, InstanceId="i-db", ImageName="web-nightly")
+    assert_error(cloud, server_error(ecs, again), "InvalidImageName.Duplicated", 400)
+    manual_clock.advance(100)
+    copy = _named(CopyImageRequest, ImageId=first, DestinationRegionId=DEST, DestinationImageName="dr")
+    ecs(copy)
+    manual_clock.advance(1000)
+    assert_error(cloud, server_error(ecs, copy), "InvalidImageName.Duplicated", 400)
+
+
+def test_a_busy_instance_or_disk_is_refused_as_busy(cloud: EmulatorHandle, ecs: Ecs) -> None:
+    """IncorrectInstanceStatus (CreateImage: the instance must be Running or Stopped) and
+    IncorrectDiskStatus.CreatingSnapshot (CreateSnapshot: "A previous snapshot creation is in process")."""
+    cloud.model.set_instance_state(ACCOUNT, REGION, "i-web", status="starting")
+    by_instance = _named(CreateImageRequest, InstanceId="i-web", ImageName="web-busy")
+    assert_error(cloud, server_error(ecs, by_instance), "IncorrectInstanceStatus", 400)
+    cloud.model.set_instance_state(ACCOUNT, REGION, "i-web", status="running")
+    create_snapshot(ecs, "d-web-data")
+    again = _named(CreateSnapshotRequest, DiskId="d-web-data", SnapshotName="second")
+    assert_error(cloud, server_error(ecs, again), "IncorrectDiskStatus.CreatingSnapshot", 403)
+
+
+def test_delete_image_refuses_one_being_created_and_keeps_snapshots(
+    cloud: EmulatorHandle, ecs: Ecs, manual_clock: ManualClock
+) -> None:
+    """DeleteImage: ImageIsCreating (403). An image's snapshots stay after it is deleted; DeleteSnapshot
+    refuses one an image is made of: SnapshotCreatedImage (403)."""
+    image_id = create_image(ecs)
+    delete = _named(DeleteImageRequest, ImageId=image_id)
+    assert_error(cloud, server_error(ecs, delete), "ImageIsCreating", 403)
+    manual_clock.advance(100)
+    snapshots = [d.snapshot_id for d in cloud.model.get_image(ACCOUNT, REGION, image_id).disks]
+    in_use = _named(DeleteSnapshotRequest, SnapshotId=snapshots[0])
+    assert_error(cloud, server_error(ecs, in_use), "SnapshotCreatedImage", 403)
+    ecs(delete)
+    assert sorted(s.snapshot_id for s in cloud.model.list_snapshots(ACCOUNT, REGION)) == sorted(snapshots)
+    for snapshot_id in snapshots:
+        ecs(_named(DeleteSnapshotRequest, SnapshotId=snapshot_id))
+    assert cloud.model.list_snapshots(ACCOUNT, REGION) == []
+
+
+def test_a_new_snapshot_can_be_missing_from_the_first_describe(
+    cloud: EmulatorHandle, ecs: Ecs, manual_clock: ManualClock
+) -> None:
+    """The eventual-consistency switch, for snapshots and images alike."""
+    cloud.model.hide_new(5, "aliyun")
+    snapshot_id = create_snapshot(ecs, "d-web-sys")
+    describe = _named(DescribeSnapshotsRequest, SnapshotIds=json.dumps([snapshot_id]))
+    assert ecs(describe)["Snapshots"]["Snapshot"] == []
+    manual_clock.advance(5)
+    assert [s["SnapshotId"] for s in ecs(describe)["Snapshots"]["Snapshot"]] == [snapshot_id]

@@ -225,6 +225,7 @@ def test_tea_sdk_image_attributes_sharing_and_tags(served: EmulatorHandle) -> No
         em.UntagResourcesRequest(region_id=REGION, resource_type="image", resource_id=[image_id], tag_key=["env"])
     )
     assert served.model.get_image("ali-tea", REGION, image_id).tags == {"team": "ops"}
+    served.clock.advance(10_000)  # DeleteImage refuses an image still being created (ImageIsCreating)
     client.delete_image(em.DeleteImageRequest(region_id=REGION, image_id=image_id))
 
 

@@ -173,4 +173,4 @@ def test_sdk_show_job_progress_and_glance_listing(served: EmulatorHandle, ims: I
 
     with pytest.raises(ClientRequestException) as missing:
         ims.show_job_progress(ShowJobProgressRequest(job_id="0" * 32))
-    assert (missing.value.status_code, missing.value.error_code) == (404, "IMG.0023")
+    assert (missing.value.status_code, missing.value.error_code) == (404, "IMS.0404")  # IMG.0023: a server fault

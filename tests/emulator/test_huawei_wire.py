@@ -36,6 +36,7 @@ from huaweicloudsdkims.v2 import (
     ListOsVersionsRequest,
     ResourceTag,
     ShowImageQuotaRequest,
+    ShowJobProgressRequest,
     ShowJobRequest,
     TagKeyValue,
     Tags,
@@ -156,12 +157,15 @@ def refused(call: Any, status: int, code: str) -> ServiceResponseException:
     return exc
 
 
-def whole_image(ims: ImsClient, instance_id: str = "web", name: str = "nightly", **tags: str) -> str:
+def whole_image(
+    ims: ImsClient, instance_id: str = "web", name: str = "nightly", vault_id: str | None = "vault-1", **tags: str
+) -> str:
     body = CreateWholeImageRequestBody(
         name=name,
         instance_id=instance_id,
         description="nightly backup",
         image_tags=[TagKeyValue(key=k, value=v) for k, v in tags.items()],
+        vault_id=vault_id,
     )
     return ims.create_whole_image(CreateWholeImageRequest(body=body)).job_id
 
@@ -287,7 +291,7 @@ def test_create_image_with_data_images_is_one_job_with_sub_jobs(emu: EmulatorHan
     done = job(ims, job_id)
     assert done.status == "SUCCESS"
     assert [(s.status, s.entities.image_id) for s in done.entities.sub_jobs_result] == [("SUCCESS", data_id)]
-    envs = {i.id: i.virtual_env_type for i in list_images(ims, tag="policy.subset")}
+    envs = {i.id: i.virtual_env_type for i in list_images(ims, tag="policy=subset")}
     assert envs == {system_id: "FusionCompute", data_id: "DataImage"}
 
 
@@ -308,7 +312,7 @@ def test_create_image_is_all_or_nothing(emu: EmulatorHandle, ims: ImsClient) -> 
 def test_image_refusals(emu: EmulatorHandle, ims: ImsClient) -> None:
     refused(lambda: whole_image(ims, "localsys"), 400, "IMG.0006")
     refused(lambda: whole_image(ims, "no-such-server"), 400, "IMG.0005")
-    refused(lambda: job(ims, "0" * 32), 404, "IMG.0023")
+    refused(lambda: job(ims, "0" * 32), 404, "IMS.0404")
 
 
 def test_failed_creation_turns_job_fail_and_image_killed(emu: EmulatorHandle, ims: ImsClient) -> None:
@@ -329,7 +333,7 @@ def test_list_images_filters_and_pages(emu: EmulatorHandle, ims: ImsClient) -> N
     third_job = whole_image(ims, name="pending", policy="b")
     third = job(ims, third_job).entities.image_id
 
-    assert [i.id for i in list_images(ims, tag="policy.b")] == [third, second]
+    assert [i.id for i in list_images(ims, tag="policy=b")] == [third, second]
     assert [i.id for i in list_images(ims, status="active")] == [second, first, ISO_ID]
     assert [i.id for i in list_images(ims, status="queued")] == [third]
     assert [i.id for i in list_images(ims, name="pending")] == [third]
@@ -400,7 +404,7 @@ def test_cross_region_copy_lands_in_destination(emu: EmulatorHandle, ims: ImsCli
     source = ready_image(emu, ims)
     job_id = copy(ims, source, name="web-dr").job_id
     # The job belongs to the source project: the destination project does not know it.
-    refused(lambda: job(client(emu, region=EAST3), job_id), 404, "IMG.0023")
+    refused(lambda: job(client(emu, region=EAST3), job_id), 404, "IMS.0404")
     running = job(ims, job_id)
     assert (running.status, running.job_type) == ("INIT", "imsCrossRegionCopyImageJob")
     copy_id = running.entities.image_id
@@ -559,3 +563,126 @@ def test_unknown_api_is_a_gateway_404(emu: EmulatorHandle, ims: ImsClient) -> No
     exc = refused(lambda: ims.list_os_versions(ListOsVersionsRequest()), 404, "APIGW.0101")
     assert "does not exist" in exc.error_msg
     assert emu.counters.get("huawei", "UnknownApi") == 1
+
+
+# ---- conformance (issue #8): rules from the IMS API reference, SDK docstrings, Terraform --------
+
+
+def test_whole_image_from_an_ecs_needs_a_cbr_vault(emu: EmulatorHandle, ims: ImsClient) -> None:
+    """SDK CreateWholeImageRequestBody.vault_id: "如果这个备份为CBR，vault_id为必填项"."""
+    exc = refused(lambda: whole_image(ims, vault_id=None), 400, "IMG.0001")
+    assert "vault_id" in str(exc.error_msg)
+    assert [i.image_type for i in emu.model.list_images(ACCOUNT, NORTH4)] == ["iso"]  # nothing was made
+    assert whole_image(ims, vault_id="vault-1")
+
+
+def test_list_images_tag_filter_is_key_equals_value(emu: EmulatorHandle, ims: ImsClient) -> None:
+    """Terraform huaweicloud_images_images: tag "in Key=Value format"; the older key.value matches nothing."""
+    image_id = ready_image(emu, ims, policy="daily")
+    assert [i.id for i in list_images(ims, tag="policy=daily")] == [image_id]
+    assert list_images(ims, tag="policy.daily") == []
+
+
+def test_tag_keys_and_values_follow_the_tag_format(emu: EmulatorHandle, ims: ImsClient) -> None:
+    """IMS 镜像标签数据格式: key 1-36 of [A-Za-z0-9_-], value 0-43 of [A-Za-z0-9_.-]; 10 tags per image."""
+    refused(lambda: whole_image(ims, policy="每日备份"), 400, "IMG.0001")
+    refused(lambda: whole_image(ims, policy="x" * 44), 400, "IMG.0001")
+    refused(lambda: whole_image(ims, **{"k" * 37: "v"}), 400, "IMG.0001")
+    both = CreateImageRequestBody(
+        name="both", instance_id="web", image_tags=[TagKeyValue(key="a", value="b")], tags=["c.d"]
+    )
+    refused(lambda: ims.create_image(CreateImageRequest(body=both)), 400, "IMG.0001")  # tags or image_tags
+    image_id = ready_image(emu, ims, **{f"k{n}": "v" for n in range(9)})
+    body = BatchAddOrDeleteTagsRequestBody(
+        action="create", tags=[ResourceTag(key="k9", value="v"), ResourceTag(key="k10", value="v")]
+    )
+    refused(lambda: ims.batch_add_or_delete_tags(BatchAddOrDeleteTagsRequest(image_id=image_id, body=body)), 400,
+            "IMG.0001")  # fmt: skip
+    assert len(emu.model.get_image(ACCOUNT, NORTH4, image_id).tags) == 9
+    assert whole_image(ims, policy="daily_2026.v-1")
+
+
+def test_image_names_are_at_most_128_characters(emu: EmulatorHandle, ims: ImsClient) -> None:
+    """IMS error codes: IMG.0002 (more than 128 characters), IMG.0003 (invalid name format)."""
+    refused(lambda: whole_image(ims, name="n" * 129), 400, "IMG.0002")
+    refused(lambda: whole_image(ims, name="bad/name"), 400, "IMG.0003")
+    refused(lambda: whole_image(ims, name=" leading-space"), 400, "IMG.0003")
+    assert whole_image(ims, name="每日备份 web_01.v-2" + "n" * 100)
+
+
+def test_busy_or_transient_ecs_is_img_0010(emu: EmulatorHandle, ims: ImsClient) -> None:
+    """IMG.0010: the ECS has in-progress tasks; an image needs a running or stopped ECS (seed 002)."""
+    emu.model.set_instance_state(ACCOUNT, NORTH4, "web", task="resize")
+    refused(lambda: whole_image(ims), 400, "IMG.0010")
+    emu.model.set_instance_state(ACCOUNT, NORTH4, "web", status="stopping", task=None)
+    refused(lambda: whole_image(ims), 400, "IMG.0010")
+    emu.model.set_instance_state(ACCOUNT, NORTH4, "web", status="stopped")
+    assert whole_image(ims)
+
+
+def test_show_job_progress_answers_like_show_job(emu: EmulatorHandle, ims: ImsClient) -> None:
+    """ShowJob is deprecated (ims_03_0905_1); ShowJobProgress is GET /v1/cloudimages/job/{job_id}."""
+    job_id = whole_image(ims)
+    progress = ims.show_job_progress(ShowJobProgressRequest(job_id=job_id))
+    assert (progress.status, progress.job_id) == ("INIT", job_id)
+    emu.clock.advance(101)
+    done = ims.show_job_progress(ShowJobProgressRequest(job_id=job_id))
+    assert (done.status, done.entities.process_percent) == ("SUCCESS", 1.0)
+    assert done.entities.image_id == job(ims, job_id).entities.image_id
+    refused(lambda: ims.show_job_progress(ShowJobProgressRequest(job_id="0" * 32)), 404, "IMS.0404")
+    assert emu.counters.get("huawei", "ShowJobProgress") == 3
+
+
+def test_copy_size_limit_is_per_image(emu: EmulatorHandle) -> None:
+    """IMS CopyImageCrossRegion: each image copied (the system image, each data image) is within 128 GB."""
+    north1 = client(emu, region=NORTH1)
+    body = CreateImageRequestBody(
+        name="mid", instance_id="mid", data_images=[CreateDataImage(name="mid-vdb", volume_id=_disk(emu, "mid", "vdb"))]
+    )
+    job_id = north1.create_image(CreateImageRequest(body=body)).job_id
+    emu.clock.advance(101)
+    done = job(north1, job_id)
+    system, data = done.entities.image_id, done.entities.sub_jobs_result[0].entities.image_id
+    assert copy(north1, system, dest=NORTH4).job_id  # 40 GB
+    assert copy(north1, data, dest=NORTH4).job_id  # 100 GB: each image is under 128 GB
+
+
+def test_copy_to_a_sub_project_of_the_destination(emu: EmulatorHandle, ims: ImsClient) -> None:
+    image_id = ready_image(emu, ims)
+    body = CopyImageCrossRegionRequestBody(name="dr", region=EAST3, project_name=f"{EAST3}_dr", vault_id="v")
+    assert ims.copy_image_cross_region(CopyImageCrossRegionRequest(image_id=image_id, body=body)).job_id
+    wrong = CopyImageCrossRegionRequestBody(name="dr", region=EAST3, project_name=NORTH4, vault_id="v")
+    refused(lambda: ims.copy_image_cross_region(CopyImageCrossRegionRequest(image_id=image_id, body=wrong)), 400,
+            "IMG.0001")  # fmt: skip
+
+
+def test_list_by_tags_pages_ten_by_default_and_refuses_empty_tags(emu: EmulatorHandle, ims: ImsClient) -> None:
+    """SDK ListImageByTagsRequestBody: limit defaults to 10 (at most 1000); tags may not be an empty list."""
+    for n in range(12):
+        whole_image(ims, name=f"n{n}", policy="many")
+    body = ListImageByTagsRequestBody(action="filter", tags=[Tags(key="policy", values=["many"])])
+    page = ims.list_image_by_tags(ListImageByTagsRequest(body=body))
+    assert (len(page.resources), page.total_count) == (10, 12)
+    empty = ListImageByTagsRequestBody(action="filter", tags=[])
+    refused(lambda: ims.list_image_by_tags(ListImageByTagsRequest(body=empty)), 400, "IMG.0001")
+    huge = ListImageByTagsRequestBody(action="filter", tags=[Tags(key="policy", values=[])], limit="1001")
+    refused(lambda: ims.list_image_by_tags(ListImageByTagsRequest(body=huge)), 400, "IMG.0001")
+
+
+def test_new_images_can_be_hidden_from_lists_for_a_while(emu: EmulatorHandle, ims: ImsClient) -> None:
+    """The eventual-consistency switch: a new image is missing from ListImages and ListImageByTags."""
+    emu.model.hide_new(60, "huawei")
+    job_id = whole_image(ims, policy="lag")
+    by_tags = ListImageByTagsRequestBody(action="filter", tags=[Tags(key="policy", values=["lag"])])
+    assert list_images(ims, tag="policy=lag") == []
+    assert ims.list_image_by_tags(ListImageByTagsRequest(body=by_tags)).resources == []
+    assert job(ims, job_id).status == "INIT"  # the job itself is known at once
+    emu.clock.advance(61)
+    assert len(list_images(ims, tag="policy=lag")) == 1
+    assert len(ims.list_image_by_tags(ListImageByTagsRequest(body=by_tags)).resources) == 1
+
+
+def _disk(emu: EmulatorHandle, instance_id: str, device: str) -> str:
+    region = emu.model.list_instances(ACCOUNT, NORTH1, [instance_id])[0].region
+    inst = emu.model.get_instance(ACCOUNT, region, instance_id)
+    return next(d.disk_id for d in inst.disks if d.device == device)

@@ -27,6 +27,10 @@ from jdcloud_sdk.services.vm.apis.DescribeInstancesRequest import (
     DescribeInstancesRequest,
 )
 from jdcloud_sdk.services.vm.apis.DescribeQuotasRequest import DescribeQuotasParameters, DescribeQuotasRequest
+from jdcloud_sdk.services.vm.apis.ModifyImageAttributeRequest import (
+    ModifyImageAttributeParameters,
+    ModifyImageAttributeRequest,
+)
 from jdcloud_sdk.services.vm.client.VmClient import VmClient
 from jdcloud_sdk.services.vm.models.InstanceDiskAttachmentSpec import InstanceDiskAttachmentSpec
 
@@ -66,6 +70,12 @@ FIXTURE: dict[str, Any] = {
                     "region": REGION,
                     "name": "local-01",
                     "disks": [{"device": "vda", "size_gb": 40, "is_system": True, "category": "local"}],
+                },
+                {
+                    "instance_id": "i-secure",
+                    "region": DEST,  # not in REGION: instance listings there stay as they were
+                    "name": "secure-01",
+                    "disks": [{"device": "vda", "size_gb": 40, "is_system": True, "encrypted": True}],
                 },
             ],
         }
@@ -116,9 +126,7 @@ def refused(client: VmClient | DiskClient, request: Any, code: int, status: str)
     return resp.error.message
 
 
-def create_image(
-    vm: VmClient, instance_id: str = "i-web", name: str = "nightly", exclude: tuple[str, ...] = ()
-):
+def create_image(vm: VmClient, instance_id: str = "i-web", name: str = "nightly", exclude: tuple[str, ...] = ()):
     params = CreateImageParameters(REGION, instance_id, name)
     params.setDescription("nightly backup & more")
     if exclude:
@@ -356,3 +364,68 @@ def test_signature_is_verified(emu: EmulatorHandle) -> None:
     good = VmClient(Credential(AK, SK), _config(emu), logger=Logger(ERROR))
     ok(good, create_image(good))
     ok(good, describe_images(imageSource="private", imageName="night"))
+
+
+# -- conformance (issue #8) ------------------------------------------------------------------------
+
+
+def test_create_image_refuses_a_busy_or_passing_instance(emu: EmulatorHandle, vm: VmClient) -> None:
+    """createImage: "云主机实例没有正在进行中的任务时才可制作镜像"; running or stopped only. Errors:
+    FAILED_PRECONDITION "Conflict with underlay task" (请稍后再试) and "Invalid instance status"."""
+    emu.model.set_instance_state(ACCOUNT, REGION, "i-web", task="resize")
+    assert "underlay task" in refused(vm, create_image(vm), 400, "FAILED_PRECONDITION")
+    emu.model.set_instance_state(ACCOUNT, REGION, "i-web", status="stopping", task=None)
+    assert "Invalid instance status" in refused(vm, create_image(vm), 400, "FAILED_PRECONDITION")
+    emu.model.set_instance_state(ACCOUNT, REGION, "i-web", status="stopped")
+    assert ok(vm, create_image(vm))["imageId"]
+
+
+def test_images_say_whether_their_disks_are_encrypted(emu: EmulatorHandle, vm: VmClient) -> None:
+    """An image's disks are disk-service Disks, whose ``encrypted`` says "云盘是否为加密盘"."""
+    params = CreateImageParameters(DEST, "i-secure", "secure")
+    image_id = ok(vm, CreateImageRequest(params))["imageId"]
+    described = ok(vm, DescribeImageRequest(DescribeImageParameters(DEST, image_id)))["image"]
+    assert described["systemDisk"]["cloudDisk"]["encrypted"] is True
+    plain = ok(vm, create_image(vm))["imageId"]
+    assert (
+        ok(vm, DescribeImageRequest(DescribeImageParameters(REGION, plain)))["image"]["systemDisk"]["cloudDisk"][
+            "encrypted"
+        ]
+        is False
+    )
+
+
+def test_modify_image_attribute_renames_and_describes(emu: EmulatorHandle, vm: VmClient) -> None:
+    """modifyImageAttribute: "只支持修改镜像名称或描述"."""
+    image_id = ok(vm, create_image(vm))["imageId"]
+    params = ModifyImageAttributeParameters(REGION, image_id)
+    params.setDescription("now with a marker")
+    ok(vm, ModifyImageAttributeRequest(params))
+    params.setName("x" * 33)
+    refused(vm, ModifyImageAttributeRequest(params), 400, "INVALID_ARGUMENT")
+    image = emu.model.get_image(ACCOUNT, REGION, image_id)
+    assert (image.name, image.description) == ("nightly", "now with a marker")
+
+
+def test_copy_batches_follow_either_reading(emu: EmulatorHandle, vm: VmClient) -> None:
+    """JD does not say whether a refused copyImages keeps the copies it started: all or nothing by
+    default, the other reading behind a quirk; another quirk drops the requested description."""
+    sources = ready_images(emu, vm, 1)
+    pending = ok(vm, create_image(vm, "i-db", name="still-pending"))["imageId"]
+    emu.model.set_quirk("jd_copy_batch_partial")
+    refused(vm, copy_request([sources[0], pending]), 400, "FAILED_PRECONDITION")
+    assert [i.source_image_id for i in emu.model.list_images(ACCOUNT, DEST)] == [sources[0]]
+    emu.model.set_quirk("jd_copy_drops_description")
+    (copy,) = ok(vm, copy_request([sources[0]]))["copyImages"]
+    assert emu.model.get_image(ACCOUNT, DEST, copy["destinationImageId"]).description == f"copied from {sources[0]}"
+    with pytest.raises(ValueError):
+        emu.model.set_quirk("no-such-quirk")
+
+
+def test_describe_can_miss_a_new_image_for_a_while(emu: EmulatorHandle, vm: VmClient) -> None:
+    emu.model.hide_new(30, "jdcloud")
+    image_id = ok(vm, create_image(vm))["imageId"]
+    refused(vm, DescribeImageRequest(DescribeImageParameters(REGION, image_id)), 404, "NOT_FOUND")
+    assert ok(vm, describe_images(ids=[image_id]))["images"] == []
+    emu.clock.advance(30)
+    assert ok(vm, DescribeImageRequest(DescribeImageParameters(REGION, image_id)))["image"]["imageId"] == image_id

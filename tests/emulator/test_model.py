@@ -358,13 +358,14 @@ def test_tags(model: CloudModel) -> None:
 # ---- idempotency --------------------------------------------------------------------------
 
 
-def test_client_token_dedupes_per_account_action_token(model: CloudModel) -> None:
+def test_client_token_dedupes_per_account_action_token(model: CloudModel, clock: ManualClock) -> None:
     first = model.create_image(ALI, "cn-shanghai", "i-web", name="a", client_token="tok-1")
     again = model.create_image(ALI, "cn-shanghai", "i-web", name="a", client_token="tok-1")
     assert again.image_id == first.image_id
     assert model.quota(ALI, "cn-shanghai", "image")[0] == 1
-    other = model.create_image(ALI, "cn-shanghai", "i-web", name="a", client_token="tok-2")
+    other = model.create_image(ALI, "cn-shanghai", "i-web", name="b", client_token="tok-2")
     assert other.image_id != first.image_id
+    clock.advance(100_000)  # a disk takes one snapshot at a time
     snap = model.create_snapshot(ALI, "cn-shanghai", first.disks[0].disk_id or "", client_token="tok-1")
     assert snap.snapshot_id not in (first.image_id,)  # another action: no clash
     assert model.create_snapshot(ALI, "cn-shanghai", "ignored", client_token="tok-1").snapshot_id == snap.snapshot_id
@@ -949,3 +950,55 @@ def test_state_file_does_not_override_fixture_quotas(tmp_path: Path, clock: Manu
     second = load_fixture(fixture, clock=clock).model
     load_state(second, state)
     assert second.quota(ALI, "cn-beijing", "image") == (0, 7)
+
+
+# ---- conformance switches (issue #8) ------------------------------------------------------
+
+
+def test_hide_new_keeps_new_objects_out_of_lists_for_a_while(model: CloudModel, clock: ManualClock) -> None:
+    """The eventual-consistency switch: lists (seen=True) miss new objects; the model itself finds them."""
+    old = model.create_image(ALI, "cn-shanghai", "i-web", name="old")
+    clock.advance(1000)
+    model.hide_new(60, "aliyun")
+    new = model.create_image(ALI, "cn-shanghai", "i-web", name="new")
+    seen = [i.image_id for i in model.list_images(ALI, "cn-shanghai", seen=True)]
+    assert seen == [old.image_id]
+    assert {i.image_id for i in model.list_images(ALI, "cn-shanghai")} == {old.image_id, new.image_id}
+    assert {s.image_id for s in model.list_snapshots(ALI, "cn-shanghai", seen=True)} == {old.image_id}
+    with raises("not_found"):
+        model.get_image(ALI, "cn-shanghai", new.image_id, seen=True)
+    assert model.get_image(ALI, "cn-shanghai", new.image_id).image_id == new.image_id
+    clock.advance(60)
+    assert len(model.list_images(ALI, "cn-shanghai", seen=True)) == 2
+    model.hide_new(0, "aliyun")
+    with pytest.raises(ValueError):
+        model.hide_new(-1)
+
+
+def test_an_instance_passing_between_states_or_busy_cannot_be_imaged(model: CloudModel, clock: ManualClock):
+    """Images need a running or stopped instance with no task in progress (Aliyun CreateImage, JD
+    createImage, Huawei whole images: "弹性云服务器应处于开机或者关机状态")."""
+    model.set_instance_state(ALI, "cn-shanghai", "i-web", status="stopping")
+    with raises("invalid_status", "instance_transient"):
+        model.create_image(ALI, "cn-shanghai", "i-web", name="a")
+    vda = model.get_instance(ALI, "cn-shanghai", "i-web").disks[0]
+    with raises("invalid_status", "instance_transient"):
+        model.create_snapshot(ALI, "cn-shanghai", vda.disk_id)
+    model.set_instance_state(ALI, "cn-shanghai", "i-web", status="stopped", task="resize")
+    with raises("invalid_status", "instance_busy"):
+        model.create_image(ALI, "cn-shanghai", "i-web", name="a")
+    model.set_instance_state(ALI, "cn-shanghai", "i-web")
+    assert model.create_image(ALI, "cn-shanghai", "i-web", name="a").status == "creating"
+    with pytest.raises(ValueError):
+        model.set_instance_state(ALI, "cn-shanghai", "i-web", status="exploded")
+
+
+def test_a_disk_takes_one_snapshot_at_a_time(model: CloudModel, clock: ManualClock) -> None:
+    """Aliyun CreateSnapshot: IncorrectDiskStatus.CreatingSnapshot, "A previous snapshot creation is in process"."""
+    vda = model.get_instance(ALI, "cn-shanghai", "i-web").disks[0]
+    first = model.create_snapshot(ALI, "cn-shanghai", vda.disk_id)
+    with raises("invalid_status", "snapshot_in_progress"):
+        model.create_snapshot(ALI, "cn-shanghai", vda.disk_id)
+    clock.advance(100_000)
+    assert model.get_snapshot(ALI, "cn-shanghai", first.snapshot_id).status == "accomplished"
+    assert model.create_snapshot(ALI, "cn-shanghai", vda.disk_id).snapshot_id != first.snapshot_id

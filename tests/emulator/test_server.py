@@ -48,7 +48,8 @@ class DummyFrontEnd:
     def handle(self, request: WireRequest) -> WireResponse:
         action = self.action(request)
         if action == "create":
-            img = self.model.create_image(ACCOUNT, REGION, INSTANCE, name=request.json().get("name", "x"))
+            name = request.json().get("name") or f"x{len(self.model.list_images(ACCOUNT, REGION))}"
+            img = self.model.create_image(ACCOUNT, REGION, INSTANCE, name=name)
             return WireResponse.json(200, {"image_id": img.image_id, "request_id": request.request_id})
         if action == "image":
             img = self.model.get_image(ACCOUNT, REGION, request.param("id") or "")
@@ -416,3 +417,17 @@ def test_loopback_guard_blocks_dns_but_not_loopback(loopback_guard: Any) -> None
     assert socket.getaddrinfo("::ffff:127.0.0.1", 80)
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         assert var not in os.environ
+
+
+def test_admin_conformance_switches(dummy: EmulatorHandle) -> None:
+    """Eventual consistency (hide-new) and an instance that cannot be imaged right now (instance-state)."""
+    status, body = call(dummy, "POST", "/_emulator/hide-new", {"seconds": 30, "vendor": "aliyun"})
+    assert (status, body) == (200, {"vendor": "aliyun", "seconds": 30})
+    assert call(dummy, "POST", "/_emulator/hide-new", {"seconds": "soon"})[0] == 400
+    assert call(dummy, "POST", "/_emulator/hide-new", {"seconds": 0})[0] == 200
+    instance = dummy.model.list_instances(ACCOUNT, REGION)[0].instance_id
+    target = {"account": ACCOUNT, "region": REGION, "instance_id": instance}
+    status, body = call(dummy, "POST", "/_emulator/instance-state", {**target, "status": "stopping", "task": "resize"})
+    assert (status, body) == (200, {"instance_id": instance, "status": "stopping", "task": "resize"})
+    assert call(dummy, "POST", "/_emulator/instance-state", {**target, "status": "melting"})[0] == 400
+    assert call(dummy, "POST", "/_emulator/instance-state", {**target, "status": "running"})[1]["task"] is None

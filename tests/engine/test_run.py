@@ -243,8 +243,10 @@ def test_manual_runs_respect_the_twelve_hour_floor(world: World):
     result = world.run("--policy", "nightly")
     assert result.exit_code == 9 and "--force overrides" in result.output
     assert world.run_json("--policy", "nightly", "--force")[0] == 0
-    assert world.calls(world.vendor.create_action) == 2
-    assert len([i for i in world.images() if i.source_instance_id == world.vendor.web]) == 2
+    mine = [i for i in world.images() if i.source_instance_id == world.vendor.web]
+    renamed = [i for i in mine if not i.name.endswith("Z")]  # Aliyun: a name taken within the minute
+    assert world.calls(world.vendor.create_action) == 2 + len(renamed)
+    assert len(mine) == 2
 
 
 def test_image_tags_carry_the_idempotency_key(world_for):

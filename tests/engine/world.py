@@ -37,7 +37,7 @@ VENDORS = {
     "huawei": Vendor("huawei", "huawei-demo", "cn-north-4", "6aa8b9e0-231b-4e14-b291-35bdd70a39d1",
                      "77bd891f-f7b1-43df-a323-1e1ee2015522", "29acf1a5-7cbd-4f5a-a28a-f60465f42986",
                      ({"region": "cn-east-3", "vault": "vault-e3"}, {"region": "cn-south-1", "vault": "vault-s1"}),
-                     "CreateWholeImage", "ShowJob"),
+                     "CreateWholeImage", "ShowJobProgress"),
     "jdcloud": Vendor("jdcloud", "jdcloud-demo", "cn-north-1", "i-l1erbfqfoe", "i-qh3av90ric", "i-7phkqdlmtt",
                       ("cn-east-2", "cn-south-1"), "createImage", "describeImages"),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,8 +12,17 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException
 from imagebak.emulator.clock import ManualClock
 from imagebak.emulator.server import EmulatorHandle
 from imagebak.providers import ProviderSettings, make_provider
-from imagebak.providers.aliyun import AliyunProvider, classify
-from imagebak.providers.base import CopySpec, DiskInfo, ErrorKind, ImageSpec, ImageState, InstanceInfo, ProviderError
+from imagebak.providers.aliyun import AliyunProvider, classify, name_problems
+from imagebak.providers.base import (
+    NOT_VISIBLE,
+    CopySpec,
+    DiskInfo,
+    ErrorKind,
+    ImageSpec,
+    ImageState,
+    InstanceInfo,
+    ProviderError,
+)
 from imagebak.providers.credentials import Credentials
 from imagebak.providers.retry import RetryPolicy
 
@@ -187,7 +197,8 @@ def test_copy_images_and_delete(cloud: EmulatorHandle, adapter: AliyunProvider, 
     adapter.delete_image(DEST, copy.image_id)
     adapter.delete_image(DEST, copy.image_id)  # already gone: nothing to do
     assert cloud.model.list_images(ACCOUNT, DEST) == []
-    assert calls(cloud, "DeleteImage") == 2
+    assert cloud.model.list_snapshots(ACCOUNT, DEST) == []  # ECS keeps them: the adapter deleted them
+    assert (calls(cloud, "DeleteImage"), calls(cloud, "DeleteSnapshot")) == (1, 2)
 
 
 # ---- errors and retries --------------------------------------------------------------------
@@ -254,3 +265,103 @@ def test_transport_errors_are_transient_and_scrubbed() -> None:
     assert (error.kind, error.transient) == (ErrorKind.TIMEOUT, True)
     assert "test-key" not in error.message and "abc%3D" not in error.message
     assert classify("DescribeImages", ClientException("SDK.InvalidRegionId", "bad region")).kind is ErrorKind.INVALID
+
+
+# ---- conformance (issue #8) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("requested", ["1st-web", "aliyun-web", "acs:web", "http://web", "每日备份/web", "x"])
+def test_any_requested_name_becomes_a_valid_ecs_name(cloud: EmulatorHandle, adapter: AliyunProvider, requested: str):
+    instance = adapter.get_instance(REGION, "i-web")
+    assert instance is not None
+    spec = replace(image_spec(instance, ("vda", "vdb")), name=requested + "-20240101T0200Z")
+    image_id = adapter.create_image(spec)
+    name = cloud.model.get_image(ACCOUNT, REGION, image_id).name
+    assert name_problems(name) == [] and name.endswith("-20240101T0200Z")
+    assert name_problems(requested) != [] or requested == "每日备份/web"
+
+
+def test_a_starting_instance_is_busy_not_broken(cloud: EmulatorHandle, adapter: AliyunProvider) -> None:
+    cloud.model.set_instance_state(ACCOUNT, REGION, "i-web", status="starting")
+    instance = adapter.get_instance(REGION, "i-web")
+    assert instance is not None
+    with pytest.raises(ProviderError) as info:
+        adapter.create_image(image_spec(instance, ("vda", "vdb")))
+    assert (info.value.kind, info.value.code) == (ErrorKind.CONFLICT, "IncorrectInstanceStatus")
+
+
+def test_a_snapshot_in_progress_is_busy_and_its_siblings_are_kept_for_the_retry(
+    cloud: EmulatorHandle, adapter: AliyunProvider
+) -> None:
+    cloud.model.create_snapshot(ACCOUNT, REGION, "d-data")  # someone else's snapshot, still in progress
+    instance = adapter.get_instance(REGION, "i-web")
+    assert instance is not None
+    subset = replace(image_spec(instance, ("vda", "vdb")), all_disks=False)  # the snapshot path
+    with pytest.raises(ProviderError) as busy:
+        adapter.create_image(subset)
+    assert (busy.value.kind, busy.value.code) == (ErrorKind.CONFLICT, "IncorrectDiskStatus.CreatingSnapshot")
+    # vda's snapshot stays: the retry (same key, same ClientToken) uses it.
+    assert [s.disk_id for s in cloud.model.list_snapshots(ACCOUNT, REGION)].count("d-sys") == 1
+
+
+def test_snapshots_of_an_image_that_cannot_be_made_are_deleted(
+    cloud: EmulatorHandle, adapter: AliyunProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The disk-subset path: no image quota left, so its snapshots are deleted (ECS would keep them)."""
+    cloud.model.set_quota(ACCOUNT, REGION, "image", 0)
+    instance = adapter.get_instance(REGION, "i-web")
+    assert instance is not None
+    with caplog.at_level("INFO"), pytest.raises(ProviderError) as info:
+        adapter.create_image(replace(image_spec(instance, ("vda",)), devices=("vda",), all_disks=False))
+    assert (info.value.kind, info.value.code) == (ErrorKind.QUOTA, "QuotaExceed.Image")
+    assert cloud.model.list_snapshots(ACCOUNT, REGION) == []
+    assert calls(cloud, "DeleteSnapshot") == 1 and "deleted snapshot" in caplog.text
+
+
+def test_a_snapshot_missing_from_the_first_describe_is_pending(cloud: EmulatorHandle, adapter: AliyunProvider) -> None:
+    cloud.model.hide_new(10, "aliyun")  # a new snapshot is not listed for 10 s
+    instance = adapter.get_instance(REGION, "i-web")
+    assert instance is not None
+    image_id = adapter.create_image(replace(image_spec(instance, ("vda",)), all_disks=False))
+    assert cloud.model.get_image(ACCOUNT, REGION, image_id).disks[0].device == "vda"
+
+
+def test_deleting_an_image_in_the_making_is_busy_and_a_copy_in_flight_is_cancelled(
+    cloud: EmulatorHandle, adapter: AliyunProvider, manual_clock: ManualClock
+) -> None:
+    making = cloud.model.create_image(ACCOUNT, REGION, "i-web", name="making").image_id
+    with pytest.raises(ProviderError) as info:
+        adapter.delete_image(REGION, making)
+    assert (info.value.kind, info.value.code) == (ErrorKind.CONFLICT, "ImageIsCreating")
+    manual_clock.advance(100)
+    spec = CopySpec(REGION, making, DEST, "making-dr", "DR copy", TAGS, idempotency_key="copy-in-flight")
+    copy_id = adapter.copy_images([spec])[spec.idempotency_key]
+    adapter.delete_image(DEST, copy_id)
+    assert cloud.model.list_images(ACCOUNT, DEST) == [] and calls(cloud, "CancelCopyImage") == 1
+
+
+def test_new_images_not_listed_yet_are_pending_and_adoption_waits(
+    cloud: EmulatorHandle, adapter: AliyunProvider
+) -> None:
+    cloud.model.hide_new(60, "aliyun")
+    instance = adapter.get_instance(REGION, "i-web")
+    assert instance is not None
+    image_id = adapter.create_image(image_spec(instance, ("vda", "vdb"), key="lag-1"))
+    status = adapter.image_status(REGION, [image_id])[image_id]
+    assert (status.state, status.detail) == (ImageState.PENDING, NOT_VISIBLE)
+    adapter.submissions.record("lag-2")  # a submission whose reply was lost
+    with pytest.raises(ProviderError) as info:
+        adapter.find_submitted(REGION, "lag-2", "whatever")
+    assert (info.value.code, info.value.transient) == ("NotVisibleYet", True)
+
+
+def test_a_taken_image_name_is_sent_again_with_a_suffix(cloud: EmulatorHandle, adapter: AliyunProvider) -> None:
+    """InvalidImageName.Duplicated: a second run within the same minute gets the same nominal name."""
+    instance = adapter.get_instance(REGION, "i-web")
+    assert instance is not None
+    first = adapter.create_image(image_spec(instance, ("vda", "vdb"), key="run-1"))
+    second = adapter.create_image(image_spec(instance, ("vda", "vdb"), key="run-2"))
+    names = [cloud.model.get_image(ACCOUNT, REGION, i).name for i in (first, second)]
+    assert names[0] == "nightly-i-web-20240101" and names[1].startswith("nightly-i-web-20240101-")
+    assert adapter.image_status(REGION, [second])[second].name == names[1]
+    assert adapter.create_image(image_spec(instance, ("vda", "vdb"), key="run-2")) == second  # ClientToken

@@ -7,15 +7,26 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, RequestTimeoutException, SdkError
 from submission import copy as copy_through_engine
 from submission import submit
 
 from imagebak.emulator.server import EmulatorHandle
 from imagebak.ownership import TAG_KEY as KEY_TAG
+from imagebak.ownership import tag_value
 from imagebak.providers import ProviderSettings, make_provider
-from imagebak.providers.base import CopySpec, ErrorKind, ImageSpec, ImageState, InstanceInfo, ProviderError
+from imagebak.providers.base import (
+    NOT_VISIBLE,
+    CopySpec,
+    ErrorKind,
+    ImageSpec,
+    ImageState,
+    InstanceInfo,
+    ProviderError,
+    utcnow,
+)
 from imagebak.providers.credentials import Credentials
-from imagebak.providers.huawei import HuaweiProvider
+from imagebak.providers.huawei import HuaweiProvider, classify, name_problems
 from imagebak.providers.retry import RetryPolicy
 
 pytestmark = pytest.mark.filterwarnings("ignore:Method 'show_job' of ImsClient is deprecated")
@@ -103,7 +114,12 @@ def web(hw: HuaweiProvider) -> InstanceInfo:
     return instance
 
 
-def spec(instance: InstanceInfo, devices: tuple[str, ...] = ("vda", "vdb", "vdc"), key: str = "key-1") -> ImageSpec:
+def spec(
+    instance: InstanceInfo,
+    devices: tuple[str, ...] = ("vda", "vdb", "vdc"),
+    key: str = "key-1",
+    vault_id: str | None = "vault-north4",
+) -> ImageSpec:
     return ImageSpec(
         region=NORTH4,
         instance=instance,
@@ -113,6 +129,7 @@ def spec(instance: InstanceInfo, devices: tuple[str, ...] = ("vda", "vdb", "vdc"
         description="imagebak nightly",
         tags={"imagebak-policy": "daily", "imagebak-instance": "web"},
         idempotency_key=key,
+        vault_id=vault_id,
     )
 
 
@@ -287,11 +304,11 @@ def test_server_errors_are_retried(emu: EmulatorHandle, hw: HuaweiProvider) -> N
 
 
 def test_throttling_beyond_the_budget_fails_as_throttled(emu: EmulatorHandle, hw: HuaweiProvider) -> None:
-    emu.faults.set({"vendor": "huawei", "action": "ListImages", "throttle_rate": 1.0})
+    emu.faults.set({"vendor": "huawei", "action": "ListImageByTags", "throttle_rate": 1.0})
     with pytest.raises(ProviderError) as info:
         hw.find_images(NORTH4, {"a": "b"})
     assert (info.value.kind, info.value.transient) == (ErrorKind.THROTTLED, True)
-    assert emu.counters.get("huawei", "ListImages") == FAST_RETRY.max_attempts
+    assert emu.counters.get("huawei", "ListImageByTags") == FAST_RETRY.max_attempts
 
 
 def test_not_found_is_not_retried(emu: EmulatorHandle, hw: HuaweiProvider) -> None:
@@ -381,3 +398,135 @@ def test_a_lost_reply_is_adopted_on_retry_not_duplicated(
     assert calls == [1]  # the retry adopted instead of submitting again
     assert emu.counters.get("huawei", "CreateWholeImage") == 1
     assert [i.image_id for i in emu.model.list_images(ACCOUNT, NORTH4)] == [ref]
+
+
+# ---- conformance (issue #8) -------------------------------------------------------------------
+
+
+def test_whole_image_carries_the_vault_and_without_one_becomes_system_plus_data(
+    emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    whole = available(emu, hw, hw.create_image(spec(web, key="with-vault")))
+    assert emu.model.get_image(ACCOUNT, NORTH4, whole.image_id).kind == "whole"
+    assert emu.counters.get("huawei", "CreateWholeImage") == 1
+    # A CBR account refuses a whole image without a vault: the same disks as system + data images.
+    fallback = available(emu, hw, hw.create_image(spec(web, key="no-vault", vault_id=None)))
+    assert emu.model.get_image(ACCOUNT, NORTH4, fallback.image_id).kind == "system"
+    assert len(fallback.extra_image_ids) == 2  # vdb and vdc
+    assert (emu.counters.get("huawei", "CreateWholeImage"), emu.counters.get("huawei", "CreateImage")) == (2, 1)
+    assert "needs a CBR vault" in caplog.text
+
+
+def test_a_csbs_account_makes_whole_images_without_a_vault(emulator_factory: Callable[..., EmulatorHandle]):
+    emu = emulator_factory({**FIXTURE, "accounts": [{**FIXTURE["accounts"][0], "whole_image_backup": "csbs"}]})
+    hw = make_provider("huawei", settings(emu))
+    web = hw.get_instance(NORTH4, "web")
+    assert web is not None
+    done = available(emu, hw, hw.create_image(spec(web, vault_id=None)))
+    assert emu.model.get_image(ACCOUNT, NORTH4, done.image_id).kind == "whole"
+
+
+def test_a_system_disk_alone_is_a_system_image_never_a_whole_one(emu: EmulatorHandle, hw: HuaweiProvider) -> None:
+    secure = hw.get_instance(NORTH4, "secure")
+    assert secure is not None
+    only_vda = replace(spec(secure, devices=("vda",)), all_disks=True)
+    done = available(emu, hw, hw.create_image(only_vda))
+    assert (emu.model.get_image(ACCOUNT, NORTH4, done.image_id).kind, done.extra_image_ids) == ("system", ())
+    assert emu.counters.get("huawei", "CreateWholeImage") == 0
+
+
+def test_chinese_policy_names_become_ascii_tag_values(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo):
+    chinese = replace(spec(web), tags={"imagebak-policy": "每日备份-web", "imagebak-instance": "web"})
+    done = available(emu, hw, hw.create_image(chinese))
+    tags = emu.model.get_image(ACCOUNT, NORTH4, done.image_id).tags
+    assert tags["imagebak-policy"] == tag_value("每日备份-web") and tags["imagebak-policy"].isascii()
+    found = hw.find_images(NORTH4, {"imagebak-policy": "每日备份-web"})
+    assert [s.image_id for s in found] == [done.image_id]
+
+
+def test_a_system_image_reports_its_own_size_and_name(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo):
+    """The copy limit is per image: a 40 GB system image of a 40 + 100 GB instance is 40 GB."""
+    done = available(emu, hw, hw.create_image(spec(web, ("vda", "vdb"))))
+    assert (done.size_gb, done.name) == (40, "daily-web-key-1")
+
+
+def test_long_names_are_shortened_but_keep_time_and_suffix(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo):
+    long = replace(spec(web, ("vda", "vdb")), name="p" * 120 + "-20261201T0200Z")
+    done = available(emu, hw, hw.create_image(long))
+    system = emu.model.get_image(ACCOUNT, NORTH4, done.image_id)
+    data = emu.model.get_image(ACCOUNT, NORTH4, done.extra_image_ids[0])
+    assert len(system.name) <= 128 and system.name.endswith("-20261201T0200Z")
+    assert len(data.name) <= 128 and data.name.endswith("-20261201T0200Z-vdb")
+    assert name_problems(system.name) == [] and name_problems("x" * 129) != []
+    assert submit(hw, long, resumed=True) == done.image_id  # adoption finds it under its shortened name
+
+
+def test_busy_ecs_is_a_conflict_and_a_job_query_fault_is_transient(emu: EmulatorHandle, hw: HuaweiProvider, web):
+    emu.model.set_instance_state(ACCOUNT, NORTH4, "web", task="resize")
+    with pytest.raises(ProviderError) as info:
+        hw.create_image(spec(web))
+    assert (info.value.kind, info.value.code) == (ErrorKind.CONFLICT, "IMG.0010")
+    fault = ClientRequestException(400, SdkError("req-1", "IMG.0023", "An exception occurred during job query."))
+    assert classify(fault, "ShowJobProgress").kind is ErrorKind.UNAVAILABLE
+
+
+def test_copies_name_the_destination_sub_project(emu: EmulatorHandle, web: InstanceInfo) -> None:
+    hw = make_provider("huawei", settings(emu, project_names={EAST3: f"{EAST3}_dr"}))
+    source = available(emu, hw, hw.create_image(spec(web))).image_id
+    copy = CopySpec(NORTH4, source, EAST3, "dr", "DR copy", {}, "copy-sub", vault_id="vault-east3")
+    assert hw.copy_images([copy])["copy-sub"].startswith("job:")
+    wrong = make_provider("huawei", settings(emu, project_names={EAST3: "other"}))
+    with pytest.raises(ProviderError) as info:
+        wrong.copy_images([replace(copy, idempotency_key="copy-wrong")])
+    assert info.value.code == "IMG.0001"
+
+
+def test_jobs_are_followed_with_show_job_progress(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo):
+    available(emu, hw, hw.create_image(spec(web)))
+    assert emu.counters.get("huawei", "ShowJobProgress") >= 1
+    assert emu.counters.get("huawei", "ShowJob") == 0
+
+
+def test_not_yet_listed_images_are_pending_and_never_submitted_twice(
+    emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eventual consistency: right after a create, the lists do not show the image yet."""
+    done = available(emu, hw, hw.create_image(spec(web, key="seen")))
+    emu.clock.advance(300)
+    emu.model.hide_new(300, "huawei")
+    fresh = hw.create_image(spec(web, key="fresh"))
+    fresh_id = emu.model.list_images(ACCOUNT, NORTH4)[0].image_id
+    status = hw.image_status(NORTH4, [fresh_id, done.image_id], submitted_at={fresh_id: utcnow()})
+    assert (status[fresh_id].state, status[fresh_id].detail) == (ImageState.PENDING, NOT_VISIBLE)
+    assert status[done.image_id].state is ImageState.AVAILABLE
+    assert hw.image_status(NORTH4, [fresh])[fresh].state is ImageState.PENDING  # the job is known at once
+    # The reply of a create was lost; the retry's look-up finds nothing yet and must not resubmit.
+    client = hw._client("ims", NORTH4)
+    real = client.create_whole_image
+
+    def reply_lost(request: Any) -> Any:
+        real(request)
+        raise RequestTimeoutException("read timed out")
+
+    monkeypatch.setattr(client, "create_whole_image", reply_lost)
+    with pytest.raises(ProviderError) as info:
+        submit(hw, spec(web, key="lost"))
+    assert (info.value.code, info.value.kind) == ("NotVisibleYet", ErrorKind.UNAVAILABLE)
+    assert emu.counters.get("huawei", "CreateWholeImage") == 3  # seen, fresh, lost: never twice
+    emu.clock.advance(301)
+    assert submit(hw, spec(web, key="lost"), resumed=True) == emu.model.list_images(ACCOUNT, NORTH4)[0].image_id
+    assert emu.counters.get("huawei", "CreateWholeImage") == 3
+    # Past the grace period an image the cloud does not list is missing.
+    hw.submissions.grace_seconds = 0
+    assert hw.image_status(NORTH4, ["gone"])["gone"].state is ImageState.MISSING
+
+
+def test_discarding_a_failed_job_also_deletes_its_data_images(emu: EmulatorHandle, hw: HuaweiProvider, web):
+    emu.model.fail_next_creations(1, reason="backend error")
+    failed = hw.image_status(NORTH4, [ref := hw.create_image(spec(web, ("vda", "vdb")))])[ref]
+    emu.clock.advance(100)
+    failed = hw.image_status(NORTH4, [ref])[ref]
+    assert failed.state is ImageState.FAILED
+    assert len(emu.model.list_images(ACCOUNT, NORTH4)) == 2  # the killed system image, an active data image
+    hw.delete_image(NORTH4, failed.image_id or "")
+    assert emu.model.list_images(ACCOUNT, NORTH4) == []

@@ -12,9 +12,11 @@ import pytest
 from submission import copy as copy_through_engine
 from submission import submit
 
+from imagebak.emulator.rules import Latency
 from imagebak.emulator.server import EmulatorHandle
 from imagebak.providers import ProviderSettings, make_provider
 from imagebak.providers.base import (
+    NOT_VISIBLE,
     CopySpec,
     ErrorKind,
     ImageSpec,
@@ -25,7 +27,7 @@ from imagebak.providers.base import (
     Quota,
 )
 from imagebak.providers.credentials import Credentials
-from imagebak.providers.jdcloud import parse_marker
+from imagebak.providers.jdcloud import STUCK_AFTER, name_problems, parse_marker, render_name
 from imagebak.providers.retry import RetryPolicy
 
 REGION, DEST = "cn-north-1", "cn-south-1"
@@ -51,6 +53,12 @@ FIXTURE: dict[str, Any] = {
                         {"device": "vdc", "size_gb": 100, "category": "local"},
                     ],
                 },
+                {
+                    "instance_id": "i-secure",
+                    "region": REGION,
+                    "name": "secure-01",
+                    "disks": [{"device": "vda", "size_gb": 40, "is_system": True, "encrypted": True}],
+                },
             ],
         }
     ],
@@ -70,23 +78,21 @@ def emu(emulator_factory: Callable[..., EmulatorHandle]) -> EmulatorHandle:
 
 
 def settings(endpoint: str, secret: str = SK) -> ProviderSettings:
-    return ProviderSettings(
-        ACCOUNT, Credentials(AK, secret), endpoint=endpoint, retry=FAST_RETRY, timeout_seconds=5
-    )
+    return ProviderSettings(ACCOUNT, Credentials(AK, secret), endpoint=endpoint, retry=FAST_RETRY, timeout_seconds=5)
 
 
 @pytest.fixture
 def jd(emu: EmulatorHandle) -> Provider:
-    return make_provider("jdcloud", settings(emu.endpoint))
+    provider = make_provider("jdcloud", settings(emu.endpoint))
+    provider.submissions.clock = emu.clock.now  # the adapter's sense of "now" is the emulated cloud's
+    return provider
 
 
 def calls(emu: EmulatorHandle, action: str) -> int:
     return emu.counters.get("jdcloud", action)
 
 
-def spec(
-    instance: InstanceInfo, key: str, devices: tuple[str, ...] = ("vda", "vdb"), policy: str = "nightly"
-):
+def spec(instance: InstanceInfo, key: str, devices: tuple[str, ...] = ("vda", "vdb"), policy: str = "nightly"):
     return ImageSpec(
         region=REGION,
         instance=instance,
@@ -159,6 +165,7 @@ def test_resubmission_with_the_same_key_adopts_the_image(emu: EmulatorHandle, jd
     assert instance is not None
     first = jd.create_image(spec(instance, "run-7-i-app"))
     restarted = make_provider("jdcloud", settings(emu.endpoint))  # a resumed run: a fresh adapter
+    restarted.submissions.clock = emu.clock.now
     assert submit(restarted, spec(instance, "run-7-i-app"), resumed=True) == first
     assert calls(emu, "createImage") == 1
     assert [img.image_id for img in emu.model.list_images(ACCOUNT, REGION)] == [first]
@@ -226,9 +233,7 @@ def test_copies_are_batched_ten_per_call(emu: EmulatorHandle, jd: Provider) -> N
     assert all(img.name == "dr-app" for img in dest.values())
 
 
-def test_copies_with_their_own_names_are_not_merged_and_single_copies_adopt(
-    emu: EmulatorHandle, jd: Provider
-) -> None:
+def test_copies_with_their_own_names_are_not_merged_and_single_copies_adopt(emu: EmulatorHandle, jd: Provider) -> None:
     first, second = ready_images(emu, jd, 2)
     specs = [copy_spec(first, "c1", "dr-one"), copy_spec(second, "c2", "dr-two")]
     copies = copy_through_engine(jd, specs)
@@ -287,9 +292,7 @@ def test_bad_credentials_fail_at_once_and_unreachable_endpoints_time_out(emu: Em
     with socket.socket() as sock:  # a loopback port nobody listens on
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    unreachable = make_provider(
-        "jdcloud", replace(settings(closed), retry=replace(FAST_RETRY, max_attempts=2))
-    )
+    unreachable = make_provider("jdcloud", replace(settings(closed), retry=replace(FAST_RETRY, max_attempts=2)))
     with pytest.raises(ProviderError) as caught:
         unreachable.quotas(REGION)
     assert caught.value.kind is ErrorKind.TIMEOUT and caught.value.transient
@@ -337,3 +340,120 @@ def test_a_lost_reply_is_adopted_on_retry_not_duplicated(
     assert lost == ["createImage"]
     assert calls(emu, "createImage") == 1
     assert [img.image_id for img in emu.model.list_images(ACCOUNT, REGION)] == [image_id]
+
+
+# -- conformance (issue #8) ------------------------------------------------------------------------
+
+
+def test_names_keep_the_time_so_two_runs_a_day_differ(emu: EmulatorHandle, jd: Provider) -> None:
+    """JD names are at most 32 characters: the policy/instance part is shortened, never the time."""
+    instance = jd.get_instance(REGION, "i-app")
+    assert instance is not None
+    names = []
+    for hour in ("01", "02"):
+        long = replace(spec(instance, f"k-{hour}"), name=f"jd-weekly-i-7phkqdlmtt-20261122T{hour}00Z")
+        image_id = jd.create_image(long)
+        names.append(emu.model.get_image(ACCOUNT, REGION, image_id).name)
+        assert jd.image_status(REGION, [image_id])[image_id].name == names[-1]
+        assert submit(jd, long, resumed=True) == image_id  # adoption looks it up under the same name
+    assert names[0] != names[1] and all(len(n) <= 32 and name_problems(n) == [] for n in names)
+    assert [n[-14:] for n in names] == ["20261122T0100Z", "20261122T0200Z"]
+    assert render_name("每日备份-web") == "每日备份-web" and name_problems("x" * 33) != []
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [("ready", "available"), ("error", "failed"), ("error_copy", "failed"), ("create_failed", "failed"),
+     ("copying", "pending"), ("converting", "pending"), ("mystery", "pending")],
+)  # fmt: skip
+def test_only_ready_is_available_and_failure_words_are_failed(
+    emu: EmulatorHandle, jd: Provider, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    status: str, state: str,
+) -> None:  # fmt: skip
+    """JD documents only "ready"; statuses starting with "error" or containing "fail" are failures, and an
+    undocumented one is logged and taken as in progress."""
+    import imagebak.emulator.frontends.jdcloud as front
+
+    (image_id,) = ready_images(emu, jd, 1)
+    monkeypatch.setattr(front, "image_status", lambda img: status)
+    assert jd.image_status(REGION, [image_id])[image_id].state.value == state
+    assert ("undocumented status" in caplog.text) == (status == "mystery")
+
+
+def test_an_image_not_ready_long_after_its_creation_is_failed(emu: EmulatorHandle, jd: Provider) -> None:
+    emu.model.set_latency("jdcloud", "image", Latency(base_seconds=3 * 86400))
+    instance = jd.get_instance(REGION, "i-app")
+    assert instance is not None
+    image_id = jd.create_image(spec(instance, "slow"))
+    emu.clock.advance(STUCK_AFTER.total_seconds() - 60)
+    assert jd.image_status(REGION, [image_id])[image_id].state is ImageState.PENDING
+    emu.clock.advance(120)
+    stuck = jd.image_status(REGION, [image_id])[image_id]
+    assert stuck.state is ImageState.FAILED and "not ready 24 h after its creation" in stuck.detail
+    assert stuck.created_at is not None
+
+
+def test_an_instance_with_a_task_in_progress_is_busy(emu: EmulatorHandle, jd: Provider) -> None:
+    emu.model.set_instance_state(ACCOUNT, REGION, "i-app", task="resize")
+    instance = jd.get_instance(REGION, "i-app")
+    assert instance is not None
+    with pytest.raises(ProviderError) as info:
+        jd.create_image(spec(instance, "busy"))
+    assert (info.value.kind, info.value.code) == (ErrorKind.CONFLICT, "FAILED_PRECONDITION")
+
+
+def test_an_encrypted_image_never_shares_a_batch_and_nothing_is_left_untracked(
+    emu: EmulatorHandle, jd: Provider
+) -> None:
+    """Today two copies of a healthy image were left behind when it shared a batch with an encrypted one."""
+    secure = jd.get_instance(REGION, "i-secure")
+    assert secure is not None
+    (healthy,) = ready_images(emu, jd, 1)
+    encrypted = jd.create_image(replace(spec(secure, "enc", ("vda",)), all_disks=True))
+    emu.clock.advance(100)
+    same = {"name": "dr-app"}  # one name, description and tags: one copyImages call if both were sent
+    specs = [copy_spec(healthy, "c-healthy", **same), copy_spec(encrypted, "c-encrypted", **same)]
+    refs = copy_through_engine(jd, specs)
+    assert set(refs) == {healthy}
+    assert [i.source_image_id for i in emu.model.list_images(ACCOUNT, DEST)] == [healthy]
+    with pytest.raises(ProviderError) as info:
+        jd.copy_images([specs[1]])  # alone, it is refused without a call
+    assert (info.value.kind, calls(emu, "copyImages")) == (ErrorKind.INVALID, 1)
+
+
+def test_a_refused_batch_leaves_no_copies_even_if_jd_kept_some(emu: EmulatorHandle, jd: Provider) -> None:
+    """The other reading of copyImages (not all or nothing): the adapter deletes what the refused call left."""
+    emu.model.set_quirk("jd_copy_batch_partial")
+    first, second = ready_images(emu, jd, 2)
+    emu.model.set_quota(ACCOUNT, DEST, "image", 1)  # room for one copy: the call is refused at the second
+    with pytest.raises(ProviderError) as info:
+        jd.copy_images([copy_spec(first, "c-1"), copy_spec(second, "c-2")])
+    assert info.value.kind is ErrorKind.QUOTA
+    assert emu.model.list_images(ACCOUNT, DEST) == []
+
+
+def test_tag_image_puts_back_a_dropped_ownership_marker(emu: EmulatorHandle, jd: Provider) -> None:
+    emu.model.set_quirk("jd_copy_drops_description")
+    (source,) = ready_images(emu, jd, 1)
+    copy_id = jd.copy_images([copy_spec(source, "c-marker")])["c-marker"]
+    assert parse_marker(emu.model.get_image(ACCOUNT, DEST, copy_id).description) is None
+    tags = {"imagebak:policy": "nightly", "imagebak-key": "c-marker"}
+    jd.tag_image(DEST, copy_id, tags)
+    marker = parse_marker(emu.model.get_image(ACCOUNT, DEST, copy_id).description)
+    assert marker is not None and marker[0] == "c-marker"
+    jd.tag_image(DEST, copy_id, tags)  # already there: nothing to change
+    assert calls(emu, "modifyImageAttribute") == 1
+    assert jd.find_submitted(DEST, "c-marker", "dr-app") == copy_id
+
+
+def test_new_images_not_listed_yet_are_pending(emu: EmulatorHandle, jd: Provider) -> None:
+    emu.model.hide_new(60, "jdcloud")
+    instance = jd.get_instance(REGION, "i-app")
+    assert instance is not None
+    image_id = jd.create_image(spec(instance, "lag"))
+    status = jd.image_status(REGION, [image_id])[image_id]
+    assert (status.state, status.detail) == (ImageState.PENDING, NOT_VISIBLE)
+    jd.submissions.record("lost")
+    with pytest.raises(ProviderError) as info:
+        jd.find_submitted(REGION, "lost", "nightly-app-01-20240101T0000")
+    assert info.value.code == "NotVisibleYet"

@@ -104,6 +104,17 @@ _BY_DETAIL: dict[tuple[str, str], ErrorSpec] = {
     ("invalid_status", "local_system_disk"): _err(
         400, "InvalidDiskCategory.CreateImage", "The specified diskCategory is not allowed to create image."
     ),
+    # Starting, stopping or busy alike: CreateImage/CreateSnapshot "IncorrectInstanceStatus".
+    **dict.fromkeys(
+        [("invalid_status", "instance_transient"), ("invalid_status", "instance_busy")],
+        _err(400, "IncorrectInstanceStatus", "The current status of the instance does not support this operation."),
+    ),
+    ("invalid_status", "snapshot_in_progress"): _err(
+        403, "IncorrectDiskStatus.CreatingSnapshot", "A previous snapshot creation is in process."
+    ),
+    ("invalid_parameter", "duplicate_name"): _err(
+        400, "InvalidImageName.Duplicated", "The specified Image name has already been used."
+    ),
     ("invalid_status", "snapshot_not_ready"): _err(
         403,
         "InvalidSnapshotId.NotReady",
@@ -213,6 +224,24 @@ def _repeated(params: dict[str, str], prefix: str) -> list[str]:
     pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)$")
     found = sorted((int(m.group(1)), v) for k, v in params.items() if (m := pattern.match(k)))
     return [v for _, v in found]
+
+
+def _checked_name(params: dict[str, str], param: str, code: str, reserved: tuple[str, ...] = ()) -> str:
+    """An optional name parameter, refused with ``code`` (``Invalid<X>Name.Malformed``) when malformed:
+    the image-name rule (CreateImage.ImageName, CopyImage.DestinationImageName, CreateSnapshot.SnapshotName),
+    plus prefixes this parameter reserves (snapshot names: "auto", automatic snapshots' names)."""
+    name = params.get(param, "")
+    if name and (not _IMAGE_NAME.match(name) or _BAD_NAME_START.match(name) or name.startswith(reserved)):
+        raise _fail(400, code, f"The specified {param} is wrongly formed.")
+    return name
+
+
+def _checked_description(params: dict[str, str], param: str) -> str:
+    """Descriptions: 2-256 characters, not http(s):// first (InvalidDescription.Malformed)."""
+    description = params.get(param, "")
+    if description and (not 2 <= len(description) <= 256 or _URL_START.match(description)):
+        raise _fail(400, "InvalidDescription.Malformed", "The specified description is wrongly formed.")
+    return description
 
 
 def _tags(params: dict[str, str]) -> dict[str, str]:
@@ -584,8 +613,8 @@ class FrontEnd(VendorFrontEnd[_Api]):
     def _create_image(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
         """By InstanceId (every cloud disk), else DiskDeviceMapping, else SnapshotId: Aliyun's precedence."""
         common: _ImageArgs = {
-            "name": params.get("ImageName", ""),
-            "description": params.get("Description", ""),
+            "name": _checked_name(params, "ImageName", "InvalidImageName.Malformed"),
+            "description": _checked_description(params, "Description"),
             "tags": _tags(params),
             "client_token": params.get("ClientToken") or None,
         }
@@ -630,7 +659,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
             account.name,
             region,
             disk_id,
-            name=params.get("SnapshotName", ""),
+            name=_checked_name(params, "SnapshotName", "InvalidSnapshotName.Malformed", reserved=("auto",)),
             tags=_tags(params),
             client_token=params.get("ClientToken") or None,
         )
@@ -640,7 +669,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
         """``SnapshotIds``, ``DiskId``, ``InstanceId``, ``Status``, ``SnapshotName``, ``SourceDiskType``,
         ``Usage``, ``Encrypted`` and ``Tag.N`` filters, all of them at once."""
         found = self.model.list_snapshots(
-            account.name, region, _json_ids(params, "SnapshotIds"), params.get("DiskId") or None
+            account.name, region, _json_ids(params, "SnapshotIds"), params.get("DiskId") or None, seen=True
         )
         usage = self._snapshot_usage(account, region)
         wanted_tags = _tags(params)
@@ -685,7 +714,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
         else:
             ids = [i for i in params.get("ImageId", "").split(",") if i] or None
             found = self.model.list_images(
-                account.name, region, ids=ids, tags=_tags(params), name=params.get("ImageName") or None
+                account.name, region, ids=ids, tags=_tags(params), name=params.get("ImageName") or None, seen=True
             )
         statuses = set((params.get("Status") or "Available").split(","))
         found = [img for img in found if IMAGE_STATUS[img.status] in statuses]
@@ -697,10 +726,12 @@ class FrontEnd(VendorFrontEnd[_Api]):
         dest = _required(params, "DestinationRegionId")
         if dest not in self.model.regions(account.name):
             raise _fail(400, "DestinationRegion.NotFound", "The destination region not found")
-        name = params.get("DestinationImageName") or self.model.get_image(account.name, region, image_id).name
+        name = _checked_name(params, "DestinationImageName", "InvalidImageName.Malformed")
+        description = _checked_description(params, "DestinationDescription")
+        name = name or self.model.get_image(account.name, region, image_id).name
         img = self.model.copy_image(
             account.name, region, image_id, dest,
-            name=name, description=params.get("DestinationDescription", ""), tags=_tags(params),
+            name=name, description=description, tags=_tags(params),
             client_token=params.get("ClientToken") or None,
         )  # fmt: skip
         return {"ImageId": img.image_id}
@@ -718,8 +749,13 @@ class FrontEnd(VendorFrontEnd[_Api]):
         return {}
 
     def _delete_image(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
-        """``Force`` only skips the in-use-by-instance check, and no emulated instance uses an image."""
-        self.model.delete_image(account.name, region, _required(params, "ImageId"))
+        """An image still being created (or copied here) is refused: ``ImageIsCreating`` (DeleteImage error
+        codes; a copy in progress is cancelled with CancelCopyImage). Its snapshots stay, as on the cloud.
+        ``Force`` only skips the in-use-by-instance check, and no emulated instance uses an image."""
+        image = self.model.get_image(account.name, region, _required(params, "ImageId"))
+        if image.status == "creating" and not image.shared_with:  # a shared one: ImageUseShared (the model's)
+            raise _fail(403, "ImageIsCreating", "The specified image is being created.")
+        self.model.delete_image(account.name, region, image.image_id, delete_snapshots=False)
         return {}
 
     def _tag_resources(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:

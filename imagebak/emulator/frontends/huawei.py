@@ -41,7 +41,18 @@ _AUTH_RE = re.compile(
 _SCOPE_TERMINATOR = "sdk_request"
 _DEFAULT_PAGE = 25  # ListImages page size when the request names no limit
 _MAX_PAGE = 1000
+_BY_TAGS_PAGE = 10  # ListImageByTags: "如果action为filter默认为10，limit最多为1000" (SDK ListImageByTagsRequestBody)
 _GIB = 1024**3
+# Image names (SDK CreateWholeImageRequestBody.name): 1-128 characters of letters, digits, '-', '.',
+# '_', spaces and Chinese characters, neither starting nor ending with a space.
+_NAME_MAX = 128
+_NAME_RE = re.compile(r"[A-Za-z0-9\-._ \u4e00-\u9fff]+")
+# Image tags (IMS "镜像标签数据格式", the strict form of the regional API references): a key of 1-36
+# letters, digits, '_' and '-', a value of 0-43 letters, digits, '_', '.' and '-'; 10 tags per image
+# (AddImageTag constraints).
+_TAG_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,36}")
+_TAG_VALUE_RE = re.compile(r"[A-Za-z0-9_.-]{0,43}")
+_TAGS_PER_IMAGE = 10
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,17 @@ _SERVICES = {
     "iam": _Service(False, "IAM.0004", "IAM.0001", "IAM.0001"),
 }
 
-# IMS codes finer than the service default, by (kind, detail or resource).
+# IMS codes finer than the service default, by (kind, detail or resource); the meanings are those of
+# the IMS error-code table (support.huaweicloud.com/api-ims/ims_03_0908.html).
 _IMS_CODES = {
     ("not_found", "instance"): "IMG.0005",  # The ECS does not exist.
-    ("not_found", "job"): "IMG.0023",  # An exception occurred during job query.
+    # An unknown job: no documented code (IMG.0023 means the job query itself failed, a server fault).
+    ("not_found", "job"): "IMS.0404",
     ("not_found", "disk"): "IMG.0031",  # The resource ID in the request is incorrect.
+    ("invalid_parameter", "name_too_long"): "IMG.0002",  # The image name contains more than 128 characters.
+    ("invalid_parameter", "name_format"): "IMG.0003",  # The image name format is invalid.
+    ("invalid_status", "instance_transient"): "IMG.0010",  # The ECS ... has in-progress tasks.
+    ("invalid_status", "instance_busy"): "IMG.0010",
     ("invalid_status", "local_system_disk"): "IMG.0006",  # The ECS system disk cannot be used...
     ("invalid_status", "local_disk"): "IMG.0022",  # A disk in the current state cannot be used...
     ("invalid_status", None): "IMG.0046",  # The image is unavailable.
@@ -112,18 +129,46 @@ def _required(body: dict[str, Any], name: str) -> str:
 
 
 def _tags_from(body: dict[str, Any]) -> dict[str, str]:
-    """``image_tags`` ([{key, value}]) and the older ``tags`` (["key.value"]) merged."""
+    """``image_tags`` ([{key, value}]) or the older ``tags`` (["key.value"]): "tags和image_tags只能使用一个"."""
+    if body.get("tags") and body.get("image_tags"):
+        raise CloudError("invalid_parameter", "use either tags or image_tags, not both", detail="bad_tag")
     tags: dict[str, str] = {}
     for item in body.get("tags") or []:
         if not isinstance(item, str) or not item:
-            raise CloudError("invalid_parameter", "tags must be strings of the form key.value")
+            raise CloudError("invalid_parameter", "tags must be strings of the form key.value", detail="bad_tag")
         key, _, value = item.partition(".")
         tags[key] = value
     for item in body.get("image_tags") or []:
         if not isinstance(item, dict) or not item.get("key"):
-            raise CloudError("invalid_parameter", "image_tags must be objects with a key and a value")
+            raise CloudError("invalid_parameter", "image_tags must be objects with a key and a value", detail="bad_tag")
         tags[str(item["key"])] = str(item.get("value") or "")
+    _check_tags(tags)
     return tags
+
+
+def _check_tags(tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        if not _TAG_KEY_RE.fullmatch(key) or not _TAG_VALUE_RE.fullmatch(value):
+            raise CloudError(
+                "invalid_parameter",
+                f"tag {key}={value!r}: a key is 1-36 letters, digits, '_' or '-'; "
+                "a value is 0-43 letters, digits, '_', '.' or '-'",
+                detail="bad_tag",
+            )
+    if len(tags) > _TAGS_PER_IMAGE:
+        raise CloudError("invalid_parameter", f"an image has at most {_TAGS_PER_IMAGE} tags", detail="bad_tag")
+
+
+def _name(body: dict[str, Any], field: str = "name") -> str:
+    """A required image name, checked as IMS checks it (IMG.0002 too long, IMG.0003 bad characters)."""
+    name = _required(body, field)
+    if len(name) > _NAME_MAX:
+        raise CloudError(
+            "invalid_parameter", "The image name contains more than 128 characters.", detail="name_too_long"
+        )
+    if not _NAME_RE.fullmatch(name) or name != name.strip(" "):
+        raise CloudError("invalid_parameter", "The image name format is invalid.", detail="name_format")
+    return name
 
 
 def _sub_job_id(task_id: str, index: int) -> str:
@@ -340,17 +385,27 @@ class FrontEnd(VendorFrontEnd[_Api]):
         return WireResponse.json(200, {"job_id": task.task_id})
 
     def _create_whole_image(self, ctx: _Context) -> WireResponse:
+        """From an ECS only. The backup behind a whole image is a CBR one, whose vault is required, or
+        (accounts still on it) a CSBS one, which needs none (SDK CreateWholeImageRequestBody.vault_id:
+        "如果这个备份为CBR，vault_id为必填项；如果备份为CSBS，vault_id参数可不填"; Terraform
+        huaweicloud_ims_ecs_whole_image: vault_id Required)."""
         body = ctx.request.json()
+        name, tags = _name(body), _tags_from(body)
+        vault_id = body.get("vault_id")
+        if ctx.account.whole_image_backup == "cbr" and (not isinstance(vault_id, str) or not vault_id):
+            raise CloudError(
+                "invalid_parameter", "vault_id is required to create a whole image from an ECS", detail="vault_required"
+            )
 
         def start() -> list[Image]:
             image = self.model.create_image(
                 ctx.account.name,
                 ctx.region,
                 _required(body, "instance_id"),
-                name=_required(body, "name"),
+                name=name,
                 description=body.get("description") or "",
                 kind="whole",
-                tags=_tags_from(body),
+                tags=tags,
             )
             return [image]
 
@@ -364,6 +419,8 @@ class FrontEnd(VendorFrontEnd[_Api]):
         if not isinstance(data_images, list) or not all(isinstance(d, dict) for d in data_images):
             raise CloudError("invalid_parameter", "data_images must be a list of objects")
         acc, region = ctx.account.name, ctx.region
+        name, tags = _name(body), _tags_from(body)
+        data_specs = [(_name(item), _tags_from({"tags": item.get("tags")})) for item in data_images]
 
         def start() -> list[Image]:
             instance = self.model.get_instance(acc, region, instance_id)
@@ -372,21 +429,21 @@ class FrontEnd(VendorFrontEnd[_Api]):
                 acc,
                 region,
                 instance_id,
-                name=_required(body, "name"),
+                name=name,
                 description=body.get("description") or "",
                 devices=[instance.system_disk.device],
-                tags=_tags_from(body),
+                tags=tags,
             )
             data = [
                 self.model.create_data_image(
                     acc,
                     region,
                     volume.disk_id,
-                    name=_required(item, "name"),
+                    name=data_name,
                     description=item.get("description") or "",
-                    tags=_tags_from({"tags": item.get("tags")}),
+                    tags=data_tags,
                 )
-                for item, volume in zip(data_images, volumes, strict=True)
+                for item, volume, (data_name, data_tags) in zip(data_images, volumes, data_specs, strict=True)
             ]
             return [system, *data]
 
@@ -407,8 +464,10 @@ class FrontEnd(VendorFrontEnd[_Api]):
         body = ctx.request.json()
         dest = _required(body, "region")
         project_name = _required(body, "project_name")
-        if project_name != dest:
+        # The region's default project is named after it; a sub-project is "<region>_<name>" (unconfirmed).
+        if project_name != dest and not project_name.startswith(f"{dest}_"):
             raise CloudError("invalid_parameter", f"project_name {project_name} is not a project of region {dest}")
+        name = _name(body)
 
         def start() -> list[Image]:
             image = self.model.copy_image(
@@ -416,7 +475,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
                 ctx.region,
                 ctx.params["image_id"],
                 dest,
-                name=_required(body, "name"),
+                name=name,
                 description=body.get("description") or "",
                 vault_id=body.get("vault_id") or None,
             )
@@ -427,7 +486,11 @@ class FrontEnd(VendorFrontEnd[_Api]):
     # ---- IMS: read -----------------------------------------------------------------------------
 
     def _list_images(self, ctx: _Context) -> WireResponse:
-        """Filters ``id``, ``name``, ``status``, ``tag`` (key.value), ``__imagetype``; newest first; paged."""
+        """Filters ``id``, ``name``, ``status``, ``tag``, ``__imagetype``; newest first; paged.
+
+        ``tag`` is "Key=Value" (Terraform huaweicloud_images_images: 'a specific tag in "Key=Value"
+        format'); any other form (such as the older "key.value") matches nothing.
+        """
         page, more = self._image_page(ctx)
         payload: dict[str, Any] = {"images": [self._image_json(i, ctx.project_id) for i in page]}
         if more:
@@ -458,18 +521,19 @@ class FrontEnd(VendorFrontEnd[_Api]):
         req = ctx.request
         imagetype = req.param("__imagetype")
         tag = req.param("tag")
-        key, _, value = (tag or "").partition(".")
+        key, equals, value = (tag or "").partition("=")
         tags = {key: value} if tag else None
         image_id, status = req.param("id"), req.param("status")
         images = (
             []
-            if imagetype not in (None, "private")
+            if imagetype not in (None, "private") or (tag and not equals)
             else self.model.list_images(
                 ctx.account.name,
                 ctx.region,
                 ids=[image_id] if image_id else None,
                 tags=tags,
                 name=req.param("name"),
+                seen=True,
             )
         )
         images = [i for i in images if status is None or _image_status(i) == status]
@@ -635,6 +699,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
         tags = _tags_from({"image_tags": items})
         image_id = self.model.get_image(ctx.account.name, ctx.region, ctx.params["image_id"]).image_id
         if action == "create":
+            _check_tags({**self.model.get_image(ctx.account.name, ctx.region, image_id).tags, **tags})
             self.model.tag_resources(ctx.account.name, ctx.region, [image_id], tags)
         else:
             self.model.untag_resources(ctx.account.name, ctx.region, [image_id], list(tags))
@@ -646,20 +711,24 @@ class FrontEnd(VendorFrontEnd[_Api]):
         action = body.get("action")
         if action not in ("filter", "count"):
             raise CloudError("invalid_parameter", "action must be filter or count")
+        if "tags" in body and not body["tags"]:
+            raise CloudError("invalid_parameter", "tags may not be an empty list")  # "不能为空列表"
         wanted = [(t.get("key"), t.get("values") or []) for t in body.get("tags") or [] if isinstance(t, dict)]
         names = [m.get("value") for m in body.get("matches") or [] if m.get("key") == "resource_name"]
         found = [
             img
-            for img in self.model.list_images(ctx.account.name, ctx.region)
+            for img in self.model.list_images(ctx.account.name, ctx.region, seen=True)
             if all(k in img.tags and (not vals or img.tags[k] in vals) for k, vals in wanted)
             and all(n in img.name for n in names)
         ]
         if action == "count":
             return WireResponse.json(200, {"total_count": len(found)})
         try:
-            offset, limit = int(body.get("offset") or 0), int(body.get("limit") or 1000)
+            offset, limit = int(body.get("offset") or 0), int(body.get("limit") or _BY_TAGS_PAGE)
         except (TypeError, ValueError):
             raise CloudError("invalid_parameter", "limit and offset must be integers") from None
+        if not 1 <= limit <= _MAX_PAGE or offset < 0:
+            raise CloudError("invalid_parameter", f"limit must be 1-{_MAX_PAGE} and offset at least 0")
         resources = [
             {
                 "resource_id": i.image_id,

@@ -51,6 +51,13 @@ _ERRORS: dict[str, tuple[int, str]] = {
     "auth_failed": (401, "UNAUTHENTICATED"),
 }
 
+# Messages of the createImage error table (docs.jdcloud.com/cn/virtual-machines/api/createimage):
+# "Conflict with underlay task xx" — 云主机实例正在执行其它任务，请稍后再试; "Invalid instance status xx".
+_MESSAGES = {
+    "instance_busy": "Conflict with underlay task, please try again later (云主机实例正在执行其它任务，请稍后再试)",
+    "instance_transient": "Invalid instance status",
+}
+
 Handler = Callable[[Account, str, str, WireRequest], dict[str, Any] | None]
 
 
@@ -233,12 +240,19 @@ def image_status(img: Image) -> str:
     return IMAGE_COPYING if img.source_image_id else IMAGE_CREATING
 
 
-def _image_disk(disk: ImageDisk) -> dict[str, Any]:
+def _image_disk(disk: ImageDisk, encrypted: bool) -> dict[str, Any]:
+    """An InstanceDiskAttachment; its ``cloudDisk`` is a disk-service Disk, whose ``encrypted`` says
+    "云盘是否为加密盘" (SDK disk.models.Disk)."""
     return {
         "diskCategory": "cloud",
         "autoDelete": True,
         "deviceName": disk.device,
-        "cloudDisk": {"snapshotId": disk.snapshot_id, "diskType": "ssd", "diskSizeGB": disk.size_gb},
+        "cloudDisk": {
+            "snapshotId": disk.snapshot_id,
+            "diskType": "ssd",
+            "diskSizeGB": disk.size_gb,
+            "encrypted": encrypted,
+        },
     }
 
 
@@ -259,8 +273,8 @@ def _image_json(img: Image) -> dict[str, Any]:
         "systemDiskSizeGB": system.size_gb if system else img.size_gb,
         "sizeMB": img.size_gb * 1024,
         "desc": img.description,
-        "systemDisk": _image_disk(system) if system else None,
-        "dataDisks": [_image_disk(d) for d in img.disks if not d.is_system],
+        "systemDisk": _image_disk(system, img.encrypted) if system else None,
+        "dataDisks": [_image_disk(d, img.encrypted) for d in img.disks if not d.is_system],
         "snapshotId": system.snapshot_id if system else "",
         "instanceId": img.source_instance_id or "",
     }
@@ -335,9 +349,10 @@ class FrontEnd(VendorFrontEnd[Handler]):
 
     def format_error(self, request: WireRequest, error: CloudError) -> WireResponse:
         code, status = _ERRORS[error.kind]
+        message = _MESSAGES.get(error.detail or "", error.message)
         payload = {
             "requestId": request.request_id,
-            "error": {"code": code, "status": status, "message": error.message},
+            "error": {"code": code, "status": status, "message": message},
         }
         return WireResponse.json(code, payload)
 
@@ -422,7 +437,7 @@ class FrontEnd(VendorFrontEnd[Handler]):
     # -- vm: images --------------------------------------------------------------------------
 
     def _describe_image(self, account: Account, region: str, image_id: str, _: WireRequest) -> dict:
-        return {"image": _image_json(self.model.get_image(account.name, region, image_id))}
+        return {"image": _image_json(self.model.get_image(account.name, region, image_id, seen=True))}
 
     def _describe_images(self, account: Account, region: str, _: str, request: WireRequest) -> dict:
         ids = indexed_list(request, "ids")
@@ -433,7 +448,9 @@ class FrontEnd(VendorFrontEnd[Handler]):
         name = request.param("imageName")
         instance_ids = indexed_list(request, "instanceIds")
         images = (
-            [] if source not in (None, "", "private") else self.model.list_images(account.name, region, ids or None)
+            []
+            if source not in (None, "", "private")
+            else self.model.list_images(account.name, region, ids or None, seen=True)
         )
         found = [
             img
@@ -460,7 +477,11 @@ class FrontEnd(VendorFrontEnd[Handler]):
             raise _invalid(f"Invalid name '{name}': 1-32 letters, digits, CJK, '_', '-' or '.'")
         if description is not None and len(description) > DESCRIPTION_MAX:
             raise _invalid(f"description longer than {DESCRIPTION_MAX} characters")
-        with self.model.atomic():  # all or nothing: a refused image leaves no copy of the others
+        if self.model.quirk("jd_copy_drops_description"):
+            description = None
+        if self.model.quirk("jd_copy_batch_partial"):  # the other reading: what was started stays
+            return {"copyImages": [self._copy_one(account.name, region, s, dest, name, description) for s in sources]}
+        with self.model.atomic():  # all or nothing: a refused image leaves no copy of the others (unconfirmed)
             copies = [self._copy_one(account.name, region, source_id, dest, name, description) for source_id in sources]
         return {"copyImages": copies}
 

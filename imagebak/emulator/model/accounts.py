@@ -35,6 +35,13 @@ class AccountsMixin(ModelBase):
         with self.lock:
             self._latency[(provider, op)] = latency
 
+    def set_whole_image_backup(self, account: str, service: str) -> None:
+        """Huawei: whether whole images are backed by CBR (a vault_id is required) or CSBS (it is not)."""
+        if service not in ("cbr", "csbs"):
+            raise ValueError(f"whole_image_backup must be cbr or csbs, not {service!r}")
+        with self.lock:
+            self._account(account).whole_image_backup = service
+
     def account_by_key(self, provider: str, access_key_id: str) -> Account | None:
         with self.lock:
             for acc in self._accounts.values():

@@ -125,6 +125,9 @@ class ModelBase:
         self._latency: dict[tuple[str | None, str], Latency] = {}  # (provider or None, op)
         self._idempotency: dict[tuple[str, str, str], Image | Snapshot] = {}
         self._fail_next: list[str] = []  # reasons, one per upcoming creation that will fail
+        self._lag: dict[str | None, float] = {}  # provider (None: all) -> seconds new objects stay unlisted
+        # Readings of vendor behaviour no source settles, switchable per test (see failures.QUIRKS).
+        self._quirks: dict[str, bool] = {}
 
     # ---- all or nothing ------------------------------------------------------------------------
 
@@ -235,13 +238,28 @@ class ModelBase:
             raise CloudError("not_found", f"disk {disk_id} does not exist in {region}", resource="disk")
         return disk
 
-    def _newest_first(self, table: dict[str, D], account: str, region: str, keep: Callable[[D], bool]) -> list[D]:
+    def _newest_first(
+        self, table: dict[str, D], account: str, region: str, keep: Callable[[D], bool], *, seen: bool = False
+    ) -> list[D]:
         """Copies of the entities of one account and region that ``keep`` accepts, newest first
-        (ties: the most recently stored first)."""
-        self._check_region(self._account(account), region)
-        found = [e for e in reversed(table.values()) if e.account == account and e.region == region and keep(e)]
+        (ties: the most recently stored first). ``seen``: as a client's list sees them, without
+        what the visibility lag still hides."""
+        acc = self._account(account)
+        self._check_region(acc, region)
+        lag = self._lag_seconds(acc.provider) if seen else 0.0
+        found = [
+            e
+            for e in reversed(table.values())
+            if e.account == account
+            and e.region == region
+            and keep(e)
+            and (not lag or (self._now - e.created_at).total_seconds() >= lag)
+        ]
         found.sort(key=lambda e: e.created_at, reverse=True)
         return copy.deepcopy(found)
+
+    def _lag_seconds(self, provider: str) -> float:
+        return self._lag.get(provider, self._lag.get(None, 0.0))
 
     # ---- idempotency ---------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class Account:
     secret: str = field(repr=False)
     projects: dict[str, str] = field(default_factory=dict)  # Huawei: region -> project id
     regions: list[str] = field(default_factory=list)
+    whole_image_backup: str = "cbr"  # Huawei: "cbr" (whole images need a vault_id) or "csbs" (they do not)
 
 
 @dataclass
@@ -74,15 +75,20 @@ class Disk:
     name: str = ""
 
 
+INSTANCE_STATUSES = ("running", "stopped")  # the states an image can be made in
+TRANSIENT_STATUSES = ("starting", "stopping", "rebooting")  # passing states: "try again later"
+
+
 @dataclass
 class Instance:
     instance_id: str
     account: str
     region: str
     name: str
-    status: str  # "running" | "stopped"
+    status: str  # INSTANCE_STATUSES or TRANSIENT_STATUSES
     disks: list[Disk]
     zone: str
+    task: str | None = None  # a task in progress on the instance (e.g. "resize"): no image until it ends
 
     @property
     def system_disk(self) -> Disk:
@@ -156,6 +162,24 @@ class Task:
     # Set once an image of the task is deleted, so the outcome stays what it was.
     final_status: str | None = None
     final_reason: str | None = None
+
+
+def check_imageable(inst: Instance) -> None:
+    """An image (or a snapshot of its disks) needs a running or stopped instance with no task in progress."""
+    if inst.status not in INSTANCE_STATUSES:
+        raise CloudError(
+            "invalid_status",
+            f"instance {inst.instance_id} is {inst.status}; try again when it is running or stopped",
+            resource="instance",
+            detail="instance_transient",
+        )
+    if inst.task:
+        raise CloudError(
+            "invalid_status",
+            f"instance {inst.instance_id} has a task in progress ({inst.task}); try again later",
+            resource="instance",
+            detail="instance_busy",
+        )
 
 
 class Regional(Protocol):

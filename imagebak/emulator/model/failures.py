@@ -12,6 +12,13 @@ from datetime import datetime
 from imagebak.emulator.model.base import ModelBase, synced
 from imagebak.emulator.model.entities import Image, Snapshot, require_status
 
+# Vendor behaviour with no source either way: the emulator follows the first reading (False),
+# a test switches to the other (True) to prove the adapter copes with both.
+QUIRKS: dict[str, str] = {
+    "jd_copy_batch_partial": "a refused copyImages call keeps the copies it started before the refused image",
+    "jd_copy_drops_description": "copyImages gives every copy JD's own description, not the one requested",
+}
+
 
 class FailuresMixin(ModelBase):
     def fail_next_creations(self, n: int, reason: str = "injected creation failure") -> None:
@@ -20,6 +27,29 @@ class FailuresMixin(ModelBase):
             raise ValueError("n must be >= 0")
         with self.lock:
             self._fail_next.extend([reason] * n)
+
+    def hide_new(self, seconds: float, provider: str | None = None) -> None:
+        """Eventual consistency: for ``seconds`` (simulated) after its creation, a new image or
+        snapshot is missing from list and describe answers (``seen=True`` look-ups) of ``provider``'s
+        accounts (None: every provider). 0 turns it off. Creating, copying and deleting still find it."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        with self.lock:
+            if seconds:
+                self._lag[provider] = seconds
+            else:
+                self._lag.pop(provider, None)
+
+    def set_quirk(self, name: str, on: bool = True) -> None:
+        """Switch to the other reading of an unconfirmed vendor behaviour (``QUIRKS``)."""
+        if name not in QUIRKS:
+            raise ValueError(f"unknown quirk {name!r} (expected one of {', '.join(QUIRKS)})")
+        with self.lock:
+            self._quirks[name] = on
+
+    def quirk(self, name: str) -> bool:
+        with self.lock:
+            return self._quirks.get(name, False)
 
     def pending_failures(self) -> int:
         with self.lock:

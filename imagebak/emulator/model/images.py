@@ -13,7 +13,16 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from imagebak.emulator.model.base import idempotent, synced
-from imagebak.emulator.model.entities import CloudError, Disk, Image, ImageDisk, Instance, Snapshot, require_status
+from imagebak.emulator.model.entities import (
+    CloudError,
+    Disk,
+    Image,
+    ImageDisk,
+    Instance,
+    Snapshot,
+    check_imageable,
+    require_status,
+)
 from imagebak.emulator.model.failures import FailuresMixin
 from imagebak.emulator.model.snapshots import SnapshotsMixin
 from imagebak.emulator.model.tasks import TasksMixin
@@ -27,6 +36,7 @@ def fresh_disks(disks: Iterable[Disk | ImageDisk]) -> list[ImageDisk]:
 def _instance_disks(inst: Instance, devices: list[str] | None) -> list[Disk]:
     """The disks an image of ``inst`` includes: every cloud disk, or the listed ones."""
     system = inst.system_disk
+    check_imageable(inst)
     if system.category == "local":
         raise CloudError(
             "invalid_status",
@@ -122,8 +132,12 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
         return copy.deepcopy(img)
 
     @synced
-    def get_image(self, account: str, region: str, image_id: str) -> Image:
-        return copy.deepcopy(self._image(account, region, image_id))
+    def get_image(self, account: str, region: str, image_id: str, *, seen: bool = False) -> Image:
+        """One image; ``seen``: as a client's describe sees it (the visibility lag may hide it: not_found)."""
+        img = self._image(account, region, image_id)
+        if seen and not self._newest_first(self._images, account, region, lambda i: i is img, seen=True):
+            raise CloudError("not_found", f"image {image_id} does not exist in {region}", resource="image")
+        return copy.deepcopy(img)
 
     @synced
     def list_images(
@@ -134,8 +148,11 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
         statuses: list[str] | None = None,
         tags: dict[str, str] | None = None,
         name: str | None = None,
+        *,
+        seen: bool = False,
     ) -> list[Image]:
-        """Matching images, newest first (ties: most recently created first)."""
+        """Matching images, newest first (ties: most recently created first); ``seen``: as a client's
+        list sees them (without those the visibility lag still hides)."""
         return self._newest_first(
             self._images,
             account,
@@ -146,6 +163,7 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
                 and (name is None or img.name == name)
                 and all(img.tags.get(k) == v for k, v in (tags or {}).items())
             ),
+            seen=seen,
         )
 
     @synced
@@ -310,6 +328,17 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
         ``with_snapshots`` makes one snapshot per disk, finishing with the image, and counts them
         against the snapshot quota; otherwise the disks name existing snapshots.
         """
+        if name and self._rules(self._account(account)).unique_image_names:
+            taken = next(
+                (i for i in self._images.values() if (i.account, i.region, i.name) == (account, region, name)), None
+            )
+            if taken is not None:
+                raise CloudError(
+                    "invalid_parameter",
+                    f"image name {name!r} is already used by {taken.image_id} in {region}",
+                    resource="image",
+                    detail="duplicate_name",
+                )
         self._check_quota(account, region, images=1, snapshots=len(disks) if with_snapshots else 0)
         size_gb = sum(d.size_gb for d in disks)
         duration = self._duration(account, op, size_gb)

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from imagebak.emulator.model.base import ModelBase
-from imagebak.emulator.model.entities import Disk, Instance
+from imagebak.emulator.model.entities import INSTANCE_STATUSES, TRANSIENT_STATUSES, Disk, Instance
 
 
 class InstancesMixin(ModelBase):
@@ -31,8 +31,8 @@ class InstancesMixin(ModelBase):
             self._check_region(acc, region)
             if instance_id in self._instances:
                 raise ValueError(f"duplicate instance id {instance_id!r}")
-            if status not in ("running", "stopped"):
-                raise ValueError(f"instance status must be running or stopped, not {status!r}")
+            if status not in INSTANCE_STATUSES + TRANSIENT_STATUSES:
+                raise ValueError(f"instance status must be one of {', '.join(INSTANCE_STATUSES + TRANSIENT_STATUSES)}")
             built = [Disk(**{**spec, "instance_id": instance_id}) for spec in disks]
             self._check_disks(instance_id, built)
             rules = self._rules(acc)
@@ -61,6 +61,18 @@ class InstancesMixin(ModelBase):
             raise ValueError(f"instance {instance_id}: duplicate disk device names")
         if sum(d.is_system for d in disks) != 1:
             raise ValueError(f"instance {instance_id}: exactly one disk must be the system disk")
+
+    def set_instance_state(
+        self, account: str, region: str, instance_id: str, *, status: str | None = None, task: str | None = None
+    ) -> Instance:
+        """Put an instance into a state (e.g. ``stopping``) and/or a task in progress (``task=None`` ends it)."""
+        if status is not None and status not in INSTANCE_STATUSES + TRANSIENT_STATUSES:
+            raise ValueError(f"instance status must be one of {', '.join(INSTANCE_STATUSES + TRANSIENT_STATUSES)}")
+        with self.lock:
+            inst = self._instance(account, region, instance_id)
+            inst.status = status or inst.status
+            inst.task = task
+            return copy.deepcopy(inst)
 
     def get_instance(self, account: str, region: str, instance_id: str) -> Instance:
         with self.lock:

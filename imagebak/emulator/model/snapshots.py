@@ -10,7 +10,7 @@ import copy
 from datetime import timedelta
 
 from imagebak.emulator.model.base import idempotent, synced
-from imagebak.emulator.model.entities import CloudError, Snapshot
+from imagebak.emulator.model.entities import CloudError, Snapshot, check_imageable
 from imagebak.emulator.model.quotas import QuotasMixin
 
 
@@ -34,6 +34,16 @@ class SnapshotsMixin(QuotasMixin):
                 f"disk {disk_id} is a local disk; local disks have no snapshots",
                 resource="disk",
                 detail="local_disk",
+            )
+        owner = self._instances.get(disk.instance_id or "")
+        if owner is not None:
+            check_imageable(owner)
+        if any(s.disk_id == disk.disk_id and s.status == "progressing" for s in self._snapshots.values()):
+            raise CloudError(
+                "invalid_status",
+                f"disk {disk_id} already has a snapshot in progress; try again when it is done",
+                resource="disk",
+                detail="snapshot_in_progress",
             )
         self._check_quota(account, region, images=0, snapshots=1)
         duration = self._duration(account, "snapshot", disk.size_gb)
@@ -63,13 +73,20 @@ class SnapshotsMixin(QuotasMixin):
 
     @synced
     def list_snapshots(
-        self, account: str, region: str, ids: list[str] | None = None, disk_id: str | None = None
+        self,
+        account: str,
+        region: str,
+        ids: list[str] | None = None,
+        disk_id: str | None = None,
+        *,
+        seen: bool = False,
     ) -> list[Snapshot]:
         return self._newest_first(
             self._snapshots,
             account,
             region,
             lambda s: (ids is None or s.snapshot_id in ids) and (disk_id is None or s.disk_id == disk_id),
+            seen=seen,
         )
 
     def _store_snapshot(
