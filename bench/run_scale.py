@@ -69,12 +69,21 @@ class VendorSetup:
 # Regions as in examples/emulated-cloud.yaml.
 VENDORS: dict[str, VendorSetup] = {
     "aliyun": VendorSetup(
-        "aliyun", "aliyun-bench", "bench-ali-key", "bench-ali-secret",
-        ["cn-shanghai", "cn-qingdao", "cn-beijing", "cn-hangzhou"], "cn-shanghai",
-        ["cn-qingdao", "cn-beijing"], ("DescribeImages",), "ali",
+        "aliyun",
+        "aliyun-bench",
+        "bench-ali-key",
+        "bench-ali-secret",
+        ["cn-shanghai", "cn-qingdao", "cn-beijing", "cn-hangzhou"],
+        "cn-shanghai",
+        ["cn-qingdao", "cn-beijing"],
+        ("DescribeImages",),
+        "ali",
     ),
     "huawei": VendorSetup(
-        "huawei", "huawei-bench", "bench-hw-key", "bench-hw-secret",
+        "huawei",
+        "huawei-bench",
+        "bench-hw-key",
+        "bench-hw-secret",
         {
             "cn-north-4": "d1dcec53212a8d9bc17a9262453bf491",
             "cn-east-3": "ad0c9bb6e9526a69d97e967b6c18d982",
@@ -85,12 +94,19 @@ VENDORS: dict[str, VendorSetup] = {
         },
         "cn-north-4",
         [{"region": "cn-east-3", "vault": "vault-e3"}, {"region": "cn-south-1", "vault": "vault-s1"}],
-        ("ShowJob", "ListImages"), "hw",
+        ("ShowJob", "ListImages"),
+        "hw",
     ),
     "jdcloud": VendorSetup(
-        "jdcloud", "jdcloud-bench", "bench-jd-key", "bench-jd-secret",
-        ["cn-north-1", "cn-east-2", "cn-south-1"], "cn-north-1",
-        ["cn-east-2", "cn-south-1"], ("describeImages",), "jd",
+        "jdcloud",
+        "jdcloud-bench",
+        "bench-jd-key",
+        "bench-jd-secret",
+        ["cn-north-1", "cn-east-2", "cn-south-1"],
+        "cn-north-1",
+        ["cn-east-2", "cn-south-1"],
+        ("describeImages",),
+        "jd",
     ),
 }
 LATENCIES = {  # as in examples/emulated-cloud.yaml: a 40+100 GB image ~9 min, its copy ~17 min (simulated)
@@ -135,31 +151,33 @@ def build_fixture(
         setup = VENDORS[name]
         ids[name] = instance_ids(name, per_vendor, rng)
         regions = list(setup.regions)
-        accounts.append({
-            "name": setup.account,
-            "provider": name,
-            "access_key_id": setup.key_id,  # FAKE credentials: only the emulator knows them
-            "secret": setup.secret,
-            "regions": setup.regions,
-            "quotas": {r: {"image": 1_000_000, "snapshot": 1_000_000} for r in regions},
-            "instances": [
-                {
-                    "instance_id": iid,
-                    "name": f"bench-{n:04d}",
-                    "region": setup.source,
-                    "disks": [
-                        {"device": "vda", "is_system": True, "size_gb": 40},
-                        {"device": "vdb", "size_gb": 100},
-                    ],
-                }
-                for n, iid in enumerate(ids[name])
-            ],
-            "images": [  # older backups already in every region, as after weeks of nightly runs
-                {"region": region, "name": f"old-{name}-{region}-{k:05d}", "size_gb": 140}
-                for region in regions
-                for k in range(existing)
-            ],
-        })
+        accounts.append(
+            {
+                "name": setup.account,
+                "provider": name,
+                "access_key_id": setup.key_id,  # FAKE credentials: only the emulator knows them
+                "secret": setup.secret,
+                "regions": setup.regions,
+                "quotas": {r: {"image": 1_000_000, "snapshot": 1_000_000} for r in regions},
+                "instances": [
+                    {
+                        "instance_id": iid,
+                        "name": f"bench-{n:04d}",
+                        "region": setup.source,
+                        "disks": [
+                            {"device": "vda", "is_system": True, "size_gb": 40},
+                            {"device": "vdb", "size_gb": 100},
+                        ],
+                    }
+                    for n, iid in enumerate(ids[name])
+                ],
+                "images": [  # older backups already in every region, as after weeks of nightly runs
+                    {"region": region, "name": f"old-{name}-{region}-{k:05d}", "size_gb": 140}
+                    for region in regions
+                    for k in range(existing)
+                ],
+            }
+        )
     return {"seed": seed, "latencies": LATENCIES, "accounts": accounts}, ids
 
 
@@ -175,24 +193,30 @@ def build_policies(
     for name, instances in ids.items():
         setup = VENDORS[name]
         id_env, secret_env = env_names(name)
-        account: dict[str, Any] = {"provider": name, "endpoint": endpoint,
-                                   "access_key_id_env": id_env, "secret_env": secret_env}
+        account: dict[str, Any] = {
+            "provider": name,
+            "endpoint": endpoint,
+            "access_key_id_env": id_env,
+            "secret_env": secret_env,
+        }
         if name == "huawei":
             account["projects"] = projects[name]
             account["agency"] = "imagebak-bench-agency"  # required for cross-region copies
         accounts[setup.account] = account
         count = max(1, min(policies_per_vendor, POLICY_QUOTA, len(instances)))
         for p in range(count):
-            policies.append({
-                "name": f"{setup.short}-{p:02d}",
-                "account": setup.account,
-                "region": setup.source,
-                "start": "2026-01-01T02:00:00+08:00",
-                "every": "1d",
-                "disks": "all",
-                "instances": instances[p::count],  # every instance in exactly one policy
-                "copy_to": setup.copy_to,
-            })
+            policies.append(
+                {
+                    "name": f"{setup.short}-{p:02d}",
+                    "account": setup.account,
+                    "region": setup.source,
+                    "start": "2026-01-01T02:00:00+08:00",
+                    "every": "1d",
+                    "disks": "all",
+                    "instances": instances[p::count],  # every instance in exactly one policy
+                    "copy_to": setup.copy_to,
+                }
+            )
     return {
         "version": 1,
         "state": "state.json",
@@ -320,27 +344,37 @@ class Watchdog:
 
     def _fire(self) -> None:
         self.fired.set()
-        lines = [f"run_scale: WATCHDOG: imagebak run still busy {self.seconds:.0f} s after start, "
-                 f"{self.seconds - GRACE_SECONDS:.0f} s past its --deadline; exiting with partial figures"]
+        lines = [
+            f"run_scale: WATCHDOG: imagebak run still busy {self.seconds:.0f} s after start, "
+            f"{self.seconds - GRACE_SECONDS:.0f} s past its --deadline; exiting with partial figures"
+        ]
         elapsed = time.perf_counter() - self.started
         statuses = _statuses_in_state(self.folder / "state.json")
-        lines.append(f"  elapsed             {elapsed:.1f} s; instance statuses in the state file: {dict(statuses)} "
-                     f"of {self.instances}")
+        lines.append(
+            f"  elapsed             {elapsed:.1f} s; instance statuses in the state file: {dict(statuses)} "
+            f"of {self.instances}"
+        )
         if self.counters is not None:
             for vendor, actions in self.counters.snapshot().items():
                 lines.append(f"  {vendor:<8} {sum(actions.values()):>6} API calls: {actions}")
         if self.probe is not None:
             p = self.probe
-            lines.append(f"  state writes {p.writes} ({p.bytes_written / 2**20:.1f} MiB, largest file "
-                         f"{p.max_state_bytes:,} bytes), {p.write_seconds:.1f} s writing, {p.read_seconds:.1f} s "
-                         f"reading, lock held {p.locked_seconds:.1f} s; {p.poll_passes} poll passes")
+            lines.append(
+                f"  state writes {p.writes} ({p.bytes_written / 2**20:.1f} MiB, largest file "
+                f"{p.max_state_bytes:,} bytes), {p.write_seconds:.1f} s writing, {p.read_seconds:.1f} s "
+                f"reading, lock held {p.locked_seconds:.1f} s; {p.poll_passes} poll passes"
+            )
         lines.append(f"  peak RSS {peak_rss_mib():.0f} MiB")
         done = statuses.get("done", 0)
         lines.append("targets (bench/README.md says why)")
-        lines.append(f"  {'MET ' if done >= self.instances else 'MISS'}  instances done by the deadline"
-                     f"{'':<13} {done:>6} >= {self.instances}")
-        lines.append(f"  MISS  wall time for {self.instances} instances{'':<18} >{elapsed:5.0f} <= "
-                     f"{max(10.0, self.instances / 10):g} s (not finished)")
+        lines.append(
+            f"  {'MET ' if done >= self.instances else 'MISS'}  instances done by the deadline"
+            f"{'':<13} {done:>6} >= {self.instances}"
+        )
+        lines.append(
+            f"  MISS  wall time for {self.instances} instances{'':<18} >{elapsed:5.0f} <= "
+            f"{max(10.0, self.instances / 10):g} s (not finished)"
+        )
         os.write(1, ("\n".join(lines) + "\n").encode())
         if not self.keep:
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -385,24 +419,47 @@ class Target:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--instances-per-vendor", type=int, default=100, help="default: 100")
-    parser.add_argument("--policies-per-vendor", type=int, default=10,
-                        help=f"policies per vendor, at most {POLICY_QUOTA} (the per-region quota); default: 10")
+    parser.add_argument(
+        "--policies-per-vendor",
+        type=int,
+        default=10,
+        help=f"policies per vendor, at most {POLICY_QUOTA} (the per-region quota); default: 10",
+    )
     parser.add_argument("--vendors", nargs="+", choices=sorted(VENDORS), default=sorted(VENDORS))
-    parser.add_argument("--time-scale", type=float, default=20000.0,
-                        help="emulated seconds per real second (default: 20000: a 17-minute copy takes 0.05 s)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=20000.0,
+        help="emulated seconds per real second (default: 20000: a 17-minute copy takes 0.05 s)",
+    )
     parser.add_argument("--poll-interval", type=float, default=0.05, help="imagebak run --poll-interval")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="accounts.*.concurrency (instances submitted at once per account); default: vendor's")
-    parser.add_argument("--deadline", type=float, default=45.0,
-                        help="imagebak run --deadline, in seconds; a watchdog exits 30 s later with partial "
-                             "figures (default: 45)")
-    parser.add_argument("--tcp-nodelay", action="store_true",
-                        help="set TCP_NODELAY on the emulator's connections in this process (its HTTP server "
-                             "otherwise costs ~40 ms per Aliyun/Huawei call: Nagle + delayed ACK); isolates "
-                             "imagebak's own overhead from that artifact")
-    parser.add_argument("--existing-images", type=int, default=0, metavar="N",
-                        help="N available private images already in every region of every account (older "
-                             "backups); shows calls that grow with the images in a region (default: 0)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="accounts.*.concurrency (instances submitted at once per account); default: vendor's",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=45.0,
+        help="imagebak run --deadline, in seconds; a watchdog exits 30 s later with partial figures (default: 45)",
+    )
+    parser.add_argument(
+        "--tcp-nodelay",
+        action="store_true",
+        help="set TCP_NODELAY on the emulator's connections in this process (its HTTP server "
+        "otherwise costs ~40 ms per Aliyun/Huawei call: Nagle + delayed ACK); isolates "
+        "imagebak's own overhead from that artifact",
+    )
+    parser.add_argument(
+        "--existing-images",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N available private images already in every region of every account (older "
+        "backups); shows calls that grow with the images in a region (default: 0)",
+    )
     parser.add_argument("--seed", type=int, default=20240101)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (state, log, policies)")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the figures to this JSON file")
@@ -448,8 +505,18 @@ def _bench(args: argparse.Namespace, folder: Path, dog: Watchdog) -> int:
         with instrumented(probe, emu.counters):
             result = CliRunner().invoke(
                 cli,
-                ["-c", str(config), "run", "--all", "--poll-interval", str(args.poll_interval),
-                 "--deadline", str(args.deadline), "--format", "json"],
+                [
+                    "-c",
+                    str(config),
+                    "run",
+                    "--all",
+                    "--poll-interval",
+                    str(args.poll_interval),
+                    "--deadline",
+                    str(args.deadline),
+                    "--format",
+                    "json",
+                ],
             )
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu_start
@@ -465,8 +532,9 @@ def _bench(args: argparse.Namespace, folder: Path, dog: Watchdog) -> int:
     except json.JSONDecodeError:
         print(f"run_scale: no JSON report (exit {result.exit_code}):\n{result.output[-2000:]}", file=sys.stderr)
         return 2
-    figures = _figures(args, ids, report, result.exit_code, counters, probe, folder,
-                       setup_seconds=setup_seconds, wall=wall, cpu=cpu)
+    figures = _figures(
+        args, ids, report, result.exit_code, counters, probe, folder, setup_seconds=setup_seconds, wall=wall, cpu=cpu
+    )
     _print(figures)
     if args.json_out:
         args.json_out.write_text(json.dumps(figures, indent=1), encoding="utf-8")
@@ -474,8 +542,16 @@ def _bench(args: argparse.Namespace, folder: Path, dog: Watchdog) -> int:
 
 
 def _figures(
-    args: argparse.Namespace, ids: dict[str, list[str]], report: dict[str, Any], exit_code: int,
-    counters: dict[str, dict[str, int]], probe: Probe, folder: Path, *, setup_seconds: float, wall: float,
+    args: argparse.Namespace,
+    ids: dict[str, list[str]],
+    report: dict[str, Any],
+    exit_code: int,
+    counters: dict[str, dict[str, int]],
+    probe: Probe,
+    folder: Path,
+    *,
+    setup_seconds: float,
+    wall: float,
     cpu: float,
 ) -> dict[str, Any]:
     total = sum(len(v) for v in ids.values())
@@ -505,23 +581,38 @@ def _figures(
             "status_calls_per_ref_poll": round(poll_calls / refs, 3) if refs else None,
         }
     return {
-        "instances": total, "per_vendor": {v: len(i) for v, i in ids.items()},
-        "policies": len(report["executions"]), "time_scale": args.time_scale,
-        "poll_interval": args.poll_interval, "deadline": args.deadline, "tcp_nodelay": args.tcp_nodelay,
+        "instances": total,
+        "per_vendor": {v: len(i) for v, i in ids.items()},
+        "policies": len(report["executions"]),
+        "time_scale": args.time_scale,
+        "poll_interval": args.poll_interval,
+        "deadline": args.deadline,
+        "tcp_nodelay": args.tcp_nodelay,
         "existing_images": args.existing_images,
-        "exit_code": exit_code, "result": report.get("result"), "deadline_hit": report.get("deadline_hit"),
-        "statuses": dict(statuses), "copies": dict(copies), "done": statuses.get("done", 0),
-        "setup_seconds": round(setup_seconds, 3), "wall_seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
+        "exit_code": exit_code,
+        "result": report.get("result"),
+        "deadline_hit": report.get("deadline_hit"),
+        "statuses": dict(statuses),
+        "copies": dict(copies),
+        "done": statuses.get("done", 0),
+        "setup_seconds": round(setup_seconds, 3),
+        "wall_seconds": round(wall, 3),
+        "cpu_seconds": round(cpu, 3),
         "instances_done_per_second": round(statuses.get("done", 0) / wall, 2),
         "api_calls_total": sum(v["calls"] for v in vendors.values()),
         "vendors": vendors,
-        "poll_passes": probe.poll_passes, "poll_seconds": round(probe.poll_seconds, 3),
+        "poll_passes": probe.poll_passes,
+        "poll_seconds": round(probe.poll_seconds, 3),
         "state": {
             "final_bytes": state_path.stat().st_size if state_path.exists() else 0,
-            "max_bytes": probe.max_state_bytes, "writes": probe.writes,
-            "writes_per_instance": round(probe.writes / total, 2), "bytes_written": probe.bytes_written,
-            "write_seconds": round(probe.write_seconds, 3), "reads": probe.reads,
-            "read_seconds": round(probe.read_seconds, 3), "locked_seconds": round(probe.locked_seconds, 3),
+            "max_bytes": probe.max_state_bytes,
+            "writes": probe.writes,
+            "writes_per_instance": round(probe.writes / total, 2),
+            "bytes_written": probe.bytes_written,
+            "write_seconds": round(probe.write_seconds, 3),
+            "reads": probe.reads,
+            "read_seconds": round(probe.read_seconds, 3),
+            "locked_seconds": round(probe.locked_seconds, 3),
             "locked_share_of_wall": round(probe.locked_seconds / wall, 3),
         },
         "log_bytes": log_path.stat().st_size if log_path.exists() else 0,
@@ -537,8 +628,12 @@ def _targets(f: dict[str, Any]) -> list[Target]:
         Target("instances done", f["done"], n, f"of {n}", higher_is_better=True),
         Target(f"wall time for {n} instances", f["wall_seconds"], max(10.0, n / 10), "s"),
         Target("throughput", f["instances_done_per_second"], 10.0, "instances/s", higher_is_better=True),
-        Target("API calls per instance (worst vendor)", max(v["calls_per_instance"] for v in vendors.values()),
-               15.0, "calls"),
+        Target(
+            "API calls per instance (worst vendor)",
+            max(v["calls_per_instance"] for v in vendors.values()),
+            15.0,
+            "calls",
+        ),
         Target("state writes per instance", f["state"]["writes_per_instance"], 15.0, "writes"),
         Target("state lock held / wall", f["state"]["locked_share_of_wall"], 0.25, "share"),
         Target("largest state file per instance", f["state"]["max_bytes"] / 1024 / n, 4.0, "KiB"),
@@ -553,18 +648,22 @@ def _targets(f: dict[str, Any]) -> list[Target]:
 
 def _print(f: dict[str, Any]) -> None:
     n, wall = f["instances"], f["wall_seconds"]
-    print(f"imagebak run --all: {n} instances ({', '.join(f'{v} {k}' for v, k in f['per_vendor'].items())}), "
-          f"{f['policies']} policies, copy_to 2 regions, time scale x{f['time_scale']:g}, "
-          f"poll every {f['poll_interval']:g} s, deadline {f['deadline']:g} s"
-          + (", emulator TCP_NODELAY" if f["tcp_nodelay"] else "")
-          + (f", {f['existing_images']} older images per region" if f["existing_images"] else ""))
+    print(
+        f"imagebak run --all: {n} instances ({', '.join(f'{v} {k}' for v, k in f['per_vendor'].items())}), "
+        f"{f['policies']} policies, copy_to 2 regions, time scale x{f['time_scale']:g}, "
+        f"poll every {f['poll_interval']:g} s, deadline {f['deadline']:g} s"
+        + (", emulator TCP_NODELAY" if f["tcp_nodelay"] else "")
+        + (f", {f['existing_images']} older images per region" if f["existing_images"] else "")
+    )
     print(f"  result              {f['result']} (exit {f['exit_code']}), deadline hit: {f['deadline_hit']}")
     print(f"  instances           {f['statuses']}; copies {f['copies']}")
     print(f"  emulator setup      {f['setup_seconds']:.2f} s (not counted below)")
     print(f"  wall                {wall:.2f} s   (CPU {f['cpu_seconds']:.2f} s: imagebak + emulator, one process)")
     print(f"  throughput          {f['instances_done_per_second']:.2f} instances done/s")
-    print(f"  poll passes         {f['poll_passes']} ({wall / max(1, f['poll_passes']):.2f} s per engine pass; "
-          f"{f['poll_seconds']:.2f} s inside status polls)")
+    print(
+        f"  poll passes         {f['poll_passes']} ({wall / max(1, f['poll_passes']):.2f} s per engine pass; "
+        f"{f['poll_seconds']:.2f} s inside status polls)"
+    )
     print()
     print("cloud API calls (emulator counters)")
     print(f"  total               {f['api_calls_total']}  ({f['api_calls_total'] / n:.1f} per instance)")
@@ -572,19 +671,27 @@ def _print(f: dict[str, Any]) -> None:
         detail = ", ".join(f"{a} {k}" for a, k in v["by_action"].items())
         print(f"  {vendor:<8} {v['calls']:>6} calls, {v['calls_per_instance']:5.1f}/instance: {detail}")
         ratio = v["status_calls_per_ref_poll"]
-        print(f"  {'':<8} status polls: {v['status_calls']} calls for {v['refs_polled']} refs polled "
-              f"= {ratio if ratio is not None else '-'} per ref ({v['status_calls_per_instance']:.1f}/instance); "
-              f"other calls {v['other_calls_per_instance']:.1f}/instance")
+        print(
+            f"  {'':<8} status polls: {v['status_calls']} calls for {v['refs_polled']} refs polled "
+            f"= {ratio if ratio is not None else '-'} per ref ({v['status_calls_per_instance']:.1f}/instance); "
+            f"other calls {v['other_calls_per_instance']:.1f}/instance"
+        )
     st = f["state"]
     print()
     print("state journal (StateStore wrapped in this process)")
     print(f"  state file          {st['final_bytes']:,} bytes at the end, {st['max_bytes']:,} at most")
-    print(f"  writes              {st['writes']} ({st['writes_per_instance']:.1f} per instance), "
-          f"{st['bytes_written'] / 2**20:.1f} MiB written in all")
-    print(f"  time in writes      {st['write_seconds']:.2f} s (encode + write + fsync + rename); "
-          f"reads {st['reads']} in {st['read_seconds']:.2f} s")
-    print(f"  state lock held     {st['locked_seconds']:.2f} s = {100 * st['locked_share_of_wall']:.0f}% of wall "
-          "(every save is serialised)")
+    print(
+        f"  writes              {st['writes']} ({st['writes_per_instance']:.1f} per instance), "
+        f"{st['bytes_written'] / 2**20:.1f} MiB written in all"
+    )
+    print(
+        f"  time in writes      {st['write_seconds']:.2f} s (encode + write + fsync + rename); "
+        f"reads {st['reads']} in {st['read_seconds']:.2f} s"
+    )
+    print(
+        f"  state lock held     {st['locked_seconds']:.2f} s = {100 * st['locked_share_of_wall']:.0f}% of wall "
+        "(every save is serialised)"
+    )
     print(f"  execution log       {f['log_bytes']:,} bytes")
     print(f"peak RSS              {f['peak_rss_mib']:.0f} MiB (imagebak + emulator + SDKs, one process)")
     targets = _targets(f)
@@ -593,8 +700,10 @@ def _print(f: dict[str, Any]) -> None:
     for t in targets:
         op = ">=" if t.higher_is_better else "<="
         print(f"  {'MET ' if t.met else 'MISS'}  {t.name:<40} {t.measured:10.3f}  {op} {t.limit:<8g} {t.unit}")
-    f["targets"] = [{"name": t.name, "measured": round(t.measured, 3), "limit": t.limit, "unit": t.unit,
-                     "met": t.met} for t in targets]
+    f["targets"] = [
+        {"name": t.name, "measured": round(t.measured, 3), "limit": t.limit, "unit": t.unit, "met": t.met}
+        for t in targets
+    ]
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ policies:
     start: 2026-12-01T03:00:00+08:00
     every: 12h
     instances: [6aa8b9e0]
+    vault: v4
     copy_to:
       - {{region: cn-east-3, vault: v3}}
 """

@@ -43,6 +43,7 @@ EXECUTION: dict[str, Any] = {
         "image_name": "{policy}-{instance}-{time}",
         "description": "",
         "retry_failed": 1,
+        "vault": None,
     },
     "instances": {
         "i-1": {

@@ -17,9 +17,7 @@ def t(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def spec(
-    start: str = "2026-12-01T02:00:00+08:00", every: timedelta = D, enabled: bool = True
-) -> ScheduleSpec:
+def spec(start: str = "2026-12-01T02:00:00+08:00", every: timedelta = D, enabled: bool = True) -> ScheduleSpec:
     return ScheduleSpec(t(start), every, enabled)
 
 
@@ -103,9 +101,7 @@ def test_twelve_hour_floor_whatever_the_edits():
     state = reconcile(None, spec(), t("2026-11-30T00:00:00+08:00"))
     ran = after_run(state, spec(), t("2026-12-01T02:00:00+08:00"), scheduled=True)
     # the user moves start so the next slot is 2 hours after the last run
-    edited = reconcile(
-        ran, spec(start="2026-12-01T04:00:00+08:00", every=12 * H), t("2026-12-01T03:00:00+08:00")
-    )
+    edited = reconcile(ran, spec(start="2026-12-01T04:00:00+08:00", every=12 * H), t("2026-12-01T03:00:00+08:00"))
     assert edited.due_at - ran.last_run >= MIN_GAP
     # the floor ends at 14:00; the first slot of the new grid after it is 16:00
     assert edited.next_run == t("2026-12-01T16:00:00+08:00")

@@ -36,7 +36,7 @@ def plan(execution: Execution, work: InstanceWork, attempt: int = 1) -> None:
                 name=name,
                 region=dest,
                 source_image_id=source,
-                size_gb=image.size_gb,
+                size_gb=image.size_gb if source == image.image_id else None,  # a data image's own size is unknown
                 attempt=attempt,
             )
             if image.encrypted:

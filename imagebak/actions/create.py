@@ -65,11 +65,12 @@ def submit(ctx: StepContext, execution: Execution, work: InstanceWork) -> None:
         region=policy.region,
         instance=instance,
         devices=tuple(work.devices),
-        all_disks=set(work.devices) == cloud_devices,
+        all_disks=policy.whole_image,  # as validation decided, whatever disks the instance has now
         name=image.name,
         description=policy.description or f"imagebak {policy.name} {work.instance_id}",
         tags=ownership_tags(policy=policy.name, instance=work.instance_id, run=execution.run_id, key=image.key),
         idempotency_key=image.key,
+        vault_id=policy.vault,
     )
     provider = ctx.provider(policy.account)
     submit_once(ctx, [WorkItem(execution, work, image)], "create", lambda _: {image.key: provider.create_image(spec)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from imagebak.actions.port import StepContext
 from imagebak.execution.records import Artifact, WorkItem
@@ -17,7 +18,13 @@ def poll(ctx: StepContext, pending: Sequence[WorkItem]) -> None:
     for item in pending:
         groups[(item.account, item.artifact.region)].append(item)
     for (account, region), items in groups.items():
-        statuses = ctx.provider(account).image_status(region, [i.artifact.ref for i in items if i.artifact.ref])
+        refs = [i.artifact.ref for i in items if i.artifact.ref]
+        since = {
+            i.artifact.ref: datetime.fromisoformat(i.artifact.submitted_at)
+            for i in items
+            if i.artifact.ref and i.artifact.submitted_at
+        }  # a resumed run's grace for eventual consistency
+        statuses = ctx.provider(account).image_status(region, refs, submitted_at=since)
         for item in items:
             status = statuses.get(item.artifact.ref or "")
             if status is None or status.state is ImageState.PENDING:
@@ -38,6 +45,7 @@ def _settle(ctx: StepContext, item: WorkItem, status: ImageStatus) -> None:
     execution, work, artifact = item
     artifact.finished_at = ctx.now().isoformat()
     artifact.image_id = status.image_id or artifact.image_id
+    artifact.name = status.name or artifact.name  # the name the cloud actually gave it (JD shortens)
     if status.state is ImageState.AVAILABLE:
         artifact.fire(ArtifactEvent.READY)
         artifact.size_gb = status.size_gb or artifact.size_gb

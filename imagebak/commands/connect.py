@@ -26,8 +26,12 @@ class Connector:
         self.loaded = loaded
         self._emulator: Any = None
         retry = loaded.model.retry
-        self.retry = RetryPolicy(max_attempts=retry.attempts, initial_wait=retry.initial_wait,
-                                 max_wait=retry.max_wait, deadline_seconds=retry.deadline)
+        self.retry = RetryPolicy(
+            max_attempts=retry.attempts,
+            initial_wait=retry.initial_wait,
+            max_wait=retry.max_wait,
+            deadline_seconds=retry.deadline,
+        )
 
     def uses_only_emulator(self) -> bool:
         return all(a.endpoint == EMULATOR_ENDPOINT for a in self.loaded.model.accounts.values())
@@ -35,20 +39,36 @@ class Connector:
     def provider(self, name: str) -> Provider:
         account = self.loaded.model.accounts.get(name)
         if account is None:
-            raise ImagebakError(f"account {name!r} has unfinished work in the state file but is no longer in "
-                                f"{self.loaded.path}; add it back so that work can finish", ExitCode.CONFIG)
+            raise ImagebakError(
+                f"account {name!r} has unfinished work in the state file but is no longer in "
+                f"{self.loaded.path}; add it back so that work can finish",
+                ExitCode.CONFIG,
+            )
         endpoint, projects = account.endpoint, dict(account.projects)
         if endpoint == EMULATOR_ENDPOINT:
             emulated = self._emulated_account(name, account.provider)
             credentials = Credentials(emulated.access_key_id, emulated.secret)
             endpoint, projects = self._emulator.endpoint, {**emulated.projects, **projects}
         else:
-            credentials = resolve_credentials(account.provider, name, profile=account.profile,
-                                              id_env=account.access_key_id_env, secret_env=account.secret_env)
-        return make_provider(account.provider, ProviderSettings(
-            account=name, credentials=credentials, endpoint=endpoint, projects=projects, agency=account.agency,
-            retry=self.retry,
-        ))
+            credentials = resolve_credentials(
+                account.provider,
+                name,
+                profile=account.profile,
+                id_env=account.access_key_id_env,
+                secret_env=account.secret_env,
+            )
+        return make_provider(
+            account.provider,
+            ProviderSettings(
+                account=name,
+                credentials=credentials,
+                endpoint=endpoint,
+                projects=projects,
+                agency=account.agency,
+                project_names=dict(account.project_names),
+                retry=self.retry,
+            ),
+        )
 
     def _emulated_account(self, name: str, provider: str) -> Any:
         """The fixture account of the same name, else the fixture's first account of that provider."""
@@ -58,8 +78,9 @@ class Connector:
             settings = self.loaded.model.emulator
             fixture = self.loaded.resolve(settings.fixture) if settings.fixture else None
             try:
-                self._emulator = start_emulator(fixture, state_path=self.loaded.resolve(settings.state),
-                                                time_scale=settings.time_scale)
+                self._emulator = start_emulator(
+                    fixture, state_path=self.loaded.resolve(settings.state), time_scale=settings.time_scale
+                )
             except (OSError, ValueError) as exc:
                 raise ImagebakError(f"cannot start the embedded emulator: {exc}", ExitCode.CLOUD) from None
         candidates = [a for a in self._emulator.model.accounts() if a.provider == provider]

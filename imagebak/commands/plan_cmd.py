@@ -10,9 +10,7 @@ from imagebak.plan import build_plan
 
 
 @click.command()
-@click.option(
-    "--at", "at", metavar="TIME", help="Evaluate at this ISO 8601 time (with offset) instead of now."
-)
+@click.option("--at", "at", metavar="TIME", help="Evaluate at this ISO 8601 time (with offset) instead of now.")
 @format_option
 @pass_app
 def plan(app: AppContext, at: str | None, fmt: str) -> None:

@@ -27,23 +27,50 @@ def _deadline(text: str) -> float:
 
 
 @click.command()
-@click.option("--policy", "policies", multiple=True, metavar="NAME",
-              help="Run this policy now, due or not (repeatable). Respects the 12-hour floor unless --force.")
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    metavar="NAME",
+    help="Run this policy now, due or not (repeatable). Respects the 12-hour floor unless --force.",
+)
 @click.option("--all", "all_policies", is_flag=True, help="Run every enabled policy now, due or not.")
 @click.option("--instance", metavar="ID", help="Only this instance (of the named policy, or of its own policy).")
 @click.option("--force", is_flag=True, help="Allow a manual run within 12 hours of the previous one.")
 @click.option("--dry-run", is_flag=True, help="Print every cloud call that would be made; change nothing.")
-@click.option("--wait/--no-wait", default=None,
-              help="Stay until images and copies are available (default for manual runs), or submit, record and "
-                   "exit, leaving the next run to advance the work (default for scheduled runs).")
-@click.option("--deadline", default="6h", show_default=True, metavar="SPAN",
-              help="With --wait: stop waiting after this long: seconds, or a span with unit h, d or w.")
-@click.option("--poll-interval", type=click.FloatRange(0.01, 3600), metavar="SECONDS",
-              help="Seconds between status polls.  [default: 15, or 0.2 against the emulator]")
+@click.option(
+    "--wait/--no-wait",
+    default=None,
+    help="Stay until images and copies are available (default for manual runs), or submit, record and "
+    "exit, leaving the next run to advance the work (default for scheduled runs).",
+)
+@click.option(
+    "--deadline",
+    default="6h",
+    show_default=True,
+    metavar="SPAN",
+    help="With --wait: stop waiting after this long: seconds, or a span with unit h, d or w.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0.01, 3600),
+    metavar="SECONDS",
+    help="Seconds between status polls.  [default: 15, or 0.2 against the emulator]",
+)
 @format_option
 @pass_app
-def run(app: AppContext, policies: tuple[str, ...], all_policies: bool, instance: str | None, force: bool,
-        dry_run: bool, wait: bool | None, deadline: str, poll_interval: float | None, fmt: str) -> None:
+def run(
+    app: AppContext,
+    policies: tuple[str, ...],
+    all_policies: bool,
+    instance: str | None,
+    force: bool,
+    dry_run: bool,
+    wait: bool | None,
+    deadline: str,
+    poll_interval: float | None,
+    fmt: str,
+) -> None:
     """Create images for every due policy (or the ones named), wait for them, copy them to each destination.
 
     Unfinished work of earlier runs (a --no-wait run, a killed run) is picked up and finished first.
@@ -59,10 +86,14 @@ def run(app: AppContext, policies: tuple[str, ...], all_policies: bool, instance
         return
     with connected(loaded) as connector:
         options = RunOptions(
-            policies=policies, all_policies=all_policies, instance=instance, force=force,
-            wait=base.manual if wait is None else wait, deadline_seconds=_deadline(deadline),
-            poll_interval=poll_interval or (EMULATOR_POLL_SECONDS if connector.uses_only_emulator()
-                                            else CLOUD_POLL_SECONDS),
+            policies=policies,
+            all_policies=all_policies,
+            instance=instance,
+            force=force,
+            wait=base.manual if wait is None else wait,
+            deadline_seconds=_deadline(deadline),
+            poll_interval=poll_interval
+            or (EMULATOR_POLL_SECONDS if connector.uses_only_emulator() else CLOUD_POLL_SECONDS),
             concurrency={n: a.concurrency for n, a in loaded.model.accounts.items() if a.concurrency},
         )
         progress = (lambda line: click.echo(line, err=True)) if sys.stderr.isatty() and fmt == "text" else None
@@ -79,8 +110,11 @@ def _print_dry_run(executions: list[Execution], notes: list[Note], fmt: str) -> 
         for work in execution.instances.values():
             iid = work.instance_id
             if work.image is None:
-                calls += [f"{where}: get instance {iid} and its disks", f"{where}: read image quota",
-                          f"{where}: create image of {iid} (disks: {_disks(policy.disks)})"]
+                calls += [
+                    f"{where}: get instance {iid} and its disks",
+                    f"{where}: read image quota",
+                    f"{where}: create image of {iid} (disks: {_disks(policy.disks)})",
+                ]
             calls.append(f"{where}: poll image of {iid} until available")
             calls += [f"{where}: copy image of {iid} to {dest}, then poll it there" for dest, _ in policy.copy_to]
     if fmt == "json":
@@ -100,11 +134,16 @@ def _disks(disks: str | list[str]) -> str:
 def _print_report(report: RunReport, fmt: str) -> None:
     code = report.exit_code()
     if fmt == "json":
-        emit_json({
-            "exit_code": int(code), "result": code.name.lower(), "deadline_hit": report.deadline_hit,
-            "stalled": report.stalled,
-            "executions": [e.to_dict() for e in report.executions], "notes": [n.to_json() for n in report.notes],
-        })
+        emit_json(
+            {
+                "exit_code": int(code),
+                "result": code.name.lower(),
+                "deadline_hit": report.deadline_hit,
+                "stalled": report.stalled,
+                "executions": [e.to_dict() for e in report.executions],
+                "notes": [n.to_json() for n in report.notes],
+            }
+        )
         return
     rows = []
     for execution, work in report.works():

@@ -123,6 +123,19 @@ def _check_policy_against_account(index: int, policy: Policy, account: Account) 
     for region, positions in destinations.items():
         for position in positions[1:]:
             yield (*path, "copy_to", position), f"region {region} is listed more than once"
+    if account.provider != "huawei" and policy.vault is not None:
+        yield (*path, "vault"), "only Huawei whole-machine images take a source vault"
+    elif (
+        account.provider == "huawei"
+        and account.endpoint != EMULATOR_ENDPOINT
+        and policy.disks == "all"
+        and policy.vault is None
+    ):
+        message = (
+            "Huawei whole-machine images (disks: all) need the CBR vault of the source region: add vault: <id> "
+            "(or list the disks to make a system image and data images instead)"
+        )
+        yield path, message
     if account.provider == "huawei" and account.endpoint != EMULATOR_ENDPOINT and policy.copy_to and not account.agency:
         message = f"Huawei cross-region copies need an IAM agency: add agency: <name> (policy {policy.name!r} copies)"
         yield ("accounts", policy.account), message

@@ -65,6 +65,10 @@ class Account(_Strict):
         description="Huawei: project id per region (region: project-id), for every region used.",
     )
     agency: str | None = Field(None, description="Huawei: IAM agency name used for cross-region image copies.")
+    project_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Huawei: project name per destination region, for sub-projects (default: the region id).",
+    )
     policy_quota: int = Field(
         20, ge=1, le=1000, description="Most policies allowed per region (20 by default, as on the consoles)."
     )
@@ -142,6 +146,11 @@ class Policy(_Strict):
         description="Image name template; fields {policy}, {instance}, {time} (UTC, YYYYmmddTHHMMZ), {region}.",
     )
     retry_failed: int = Field(1, ge=0, le=5, description="How often an image that ends up failed is re-created.")
+    vault: str | None = Field(
+        None,
+        description="Huawei whole-machine images (disks: all): the CBR vault of the source region that holds "
+        "the backup behind the image (required on the real cloud).",
+    )
     retain: RetainSettings | None = Field(
         None, description="Which recovery points to keep (default: the file's `retain`; none: keep all)."
     )

@@ -143,6 +143,7 @@ def _new_execution(entry: PlanEntry, now: datetime, options: RunOptions) -> Exec
         image_name=policy.image_name,
         description=policy.description,
         retry_failed=policy.retry_failed,
+        vault=policy.vault,
     )
     return Execution(
         policy_key=entry.key,

@@ -98,6 +98,12 @@ class PolicySnapshot:
     image_name: str
     description: str
     retry_failed: int
+    vault: str | None = None  # Huawei whole-machine images: the source region's CBR vault
+
+    @property
+    def whole_image(self) -> bool:
+        """Every cloud disk in one image: the same rule validation applies (``disks: all``)."""
+        return self.disks == "all"
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> PolicySnapshot:

@@ -210,7 +210,7 @@ def test_copy_destinations():
 
 
 def test_huawei_whole_image_copy_rules():
-    hw = {"account": "hw", "region": "cn-north-4"}
+    hw = {"account": "hw", "region": "cn-north-4", "vault": "vault-n4"}
     assert errors(ACCOUNTS + policy_yaml(**hw, copy_to="[{region: cn-east-3, vault: vault-1}]")) == []
     assert "need a destination vault" in only_error(ACCOUNTS + policy_yaml(**hw, copy_to="[cn-east-3]"))
     found = only_error(ACCOUNTS + policy_yaml(**hw, copy_to="[{region: ap-southeast-1, vault: v}]"))
@@ -219,6 +219,14 @@ def test_huawei_whole_image_copy_rules():
     assert errors(ACCOUNTS + policy_yaml(**hw, disks="[vda, vdb]", copy_to="[ap-southeast-1]")) == []
     found = only_error(ACCOUNTS + policy_yaml(**hw, copy_to="[{region: cn-south-1, vault: v}]"))
     assert "accounts.hw.projects: no project id for region cn-south-1 (used by policy 'web')" in found
+    # a whole image keeps its backup in a CBR vault of the source region
+    found = only_error(ACCOUNTS + policy_yaml(account="hw", region="cn-north-4", copy_to="[]"))
+    assert found.endswith(
+        "policies[0]: Huawei whole-machine images (disks: all) need the CBR vault of the source "
+        "region: add vault: <id> (or list the disks to make a system image and data images instead)"
+    )
+    assert errors(ACCOUNTS + policy_yaml(account="hw", region="cn-north-4", disks="[vda, vdb]")) == []
+    assert "only Huawei whole-machine images take a source vault" in only_error(ACCOUNTS + policy_yaml(vault="v"))
 
 
 def test_every_problem_is_reported_at_once_in_file_order():
@@ -296,7 +304,7 @@ def test_yaml_booleans_in_text_fields_get_a_hint():
 
 def test_huawei_copies_need_an_agency():
     text = ACCOUNTS.replace("agency: ims-agency, ", "") + policy_yaml(
-        account="hw", region="cn-north-4", copy_to="[{region: cn-east-3, vault: v}]"
+        account="hw", region="cn-north-4", vault="v4", copy_to="[{region: cn-east-3, vault: v}]"
     )
     assert only_error(text).endswith(
         "accounts.hw: Huawei cross-region copies need an IAM agency: add agency: <name> (policy 'web' copies)"

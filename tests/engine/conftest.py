@@ -27,5 +27,3 @@ def world_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
     yield make
     for generator in made:
         next(generator, None)
-
-

@@ -101,8 +101,9 @@ def test_no_quota_left_means_no_image_and_exit_code_7(world: World):
 def test_throttling_and_5xx_storms_are_retried_and_recovered(world: World):
     faults = world.emulator.faults
     faults.set({"vendor": world.vendor.name, "action": world.vendor.create_action, "throttle_next": 3})
-    faults.set({"vendor": world.vendor.name, "action": world.vendor.status_action, "error_next": 3,
-                "error_status": 503})
+    faults.set(
+        {"vendor": world.vendor.name, "action": world.vendor.status_action, "error_next": 3, "error_status": 503}
+    )
     world.write_policies(world.policy(copy_to=[]))
     code, report = world.run_json("--policy", "nightly")
     assert code == 0 and only_work(report)["status"] == "done"
@@ -192,8 +193,22 @@ def test_killed_between_create_and_copy_resumes_without_duplicates(world: World)
     world.write_policies(world.policy())
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "imagebak", "-c", str(world.config), "run", "--policy", "nightly",
-         "--poll-interval", "0.02"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "imagebak",
+            "-c",
+            str(world.config),
+            "run",
+            "--policy",
+            "nightly",
+            "--poll-interval",
+            "0.02",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     key = policy_key(world.vendor.account, world.vendor.region, "nightly")
     try:
         for _ in range(600):  # until the image is recorded as submitted (bounded: 30 s)
@@ -272,13 +287,31 @@ def test_a_hung_status_call_cannot_hold_the_run_past_its_deadline(world: World):
     """The vendor hangs on every status call (far longer than the deadline): the run ends at the deadline,
     says so (exit 1, deadline hit), and the next run resumes the image it left in flight."""
     world.write_policies(world.policy(copy_to=[]))
-    world.emulator.faults.set({"vendor": world.vendor.name, "action": world.vendor.status_action,
-                               "hang": True, "hang_seconds": 300})
+    world.emulator.faults.set(
+        {"vendor": world.vendor.name, "action": world.vendor.status_action, "hang": True, "hang_seconds": 300}
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     finished = subprocess.run(
-        [sys.executable, "-m", "imagebak", "-c", str(world.config), "run", "--policy", "nightly",
-         "--poll-interval", "0.02", "--deadline", "2", "--format", "json"],
-        env=env, capture_output=True, text=True, timeout=60,  # a run that ignored its deadline would hang 300 s
+        [
+            sys.executable,
+            "-m",
+            "imagebak",
+            "-c",
+            str(world.config),
+            "run",
+            "--policy",
+            "nightly",
+            "--poll-interval",
+            "0.02",
+            "--deadline",
+            "2",
+            "--format",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a run that ignored its deadline would hang 300 s
     )
     report = json.loads(finished.stdout)
     assert (finished.returncode, report["deadline_hit"], report["result"]) == (11, True, "in_flight"), finished.stderr

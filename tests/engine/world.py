@@ -32,14 +32,39 @@ class Vendor:
 
 
 VENDORS = {
-    "aliyun": Vendor("aliyun", "aliyun-demo", "cn-shanghai", "i-uf6ujzde8gxd6ncf10ep", "i-uf6ht9lgmxg9edn581u3",
-                     "i-uf63xtplpft75v2seh60", ("cn-qingdao", "cn-beijing"), "CreateImage", "DescribeImages"),
-    "huawei": Vendor("huawei", "huawei-demo", "cn-north-4", "6aa8b9e0-231b-4e14-b291-35bdd70a39d1",
-                     "77bd891f-f7b1-43df-a323-1e1ee2015522", "29acf1a5-7cbd-4f5a-a28a-f60465f42986",
-                     ({"region": "cn-east-3", "vault": "vault-e3"}, {"region": "cn-south-1", "vault": "vault-s1"}),
-                     "CreateWholeImage", "ShowJobProgress"),
-    "jdcloud": Vendor("jdcloud", "jdcloud-demo", "cn-north-1", "i-l1erbfqfoe", "i-qh3av90ric", "i-7phkqdlmtt",
-                      ("cn-east-2", "cn-south-1"), "createImage", "describeImages"),
+    "aliyun": Vendor(
+        "aliyun",
+        "aliyun-demo",
+        "cn-shanghai",
+        "i-uf6ujzde8gxd6ncf10ep",
+        "i-uf6ht9lgmxg9edn581u3",
+        "i-uf63xtplpft75v2seh60",
+        ("cn-qingdao", "cn-beijing"),
+        "CreateImage",
+        "DescribeImages",
+    ),
+    "huawei": Vendor(
+        "huawei",
+        "huawei-demo",
+        "cn-north-4",
+        "6aa8b9e0-231b-4e14-b291-35bdd70a39d1",
+        "77bd891f-f7b1-43df-a323-1e1ee2015522",
+        "29acf1a5-7cbd-4f5a-a28a-f60465f42986",
+        ({"region": "cn-east-3", "vault": "vault-e3"}, {"region": "cn-south-1", "vault": "vault-s1"}),
+        "CreateWholeImage",
+        "ShowJobProgress",
+    ),
+    "jdcloud": Vendor(
+        "jdcloud",
+        "jdcloud-demo",
+        "cn-north-1",
+        "i-l1erbfqfoe",
+        "i-qh3av90ric",
+        "i-7phkqdlmtt",
+        ("cn-east-2", "cn-south-1"),
+        "createImage",
+        "describeImages",
+    ),
 }
 ENV_ID, ENV_SECRET = "IMAGEBAK_TEST_KEY_ID", "IMAGEBAK_TEST_KEY_SECRET"
 
@@ -61,13 +86,20 @@ class World:
         return self.folder / "state.json"
 
     def write_policies(self, *policies: dict[str, Any], **account_extra: Any) -> None:
-        account = {"provider": self.vendor.name, "endpoint": self.emulator.endpoint,
-                   "access_key_id_env": ENV_ID, "secret_env": ENV_SECRET, **account_extra}
+        account = {
+            "provider": self.vendor.name,
+            "endpoint": self.emulator.endpoint,
+            "access_key_id_env": ENV_ID,
+            "secret_env": ENV_SECRET,
+            **account_extra,
+        }
         if self.vendor.name == "huawei":
             account["projects"] = self.emulator.model.account(self.vendor.account).projects
             account["agency"] = "ims_admin_agency"
         document = {
-            "version": 1, "state": "state.json", "log": "execution.log",
+            "version": 1,
+            "state": "state.json",
+            "log": "execution.log",
             "retry": {"attempts": 6, "initial_wait": 0.01, "max_wait": 0.05, "deadline": 30},
             "accounts": {self.vendor.account: account},
             "policies": [self.policy(**p) for p in policies],
@@ -75,9 +107,18 @@ class World:
         self.config.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
 
     def policy(self, **overrides: Any) -> dict[str, Any]:
-        base = {"name": "nightly", "account": self.vendor.account, "region": self.vendor.region,
-                "start": "2026-01-01T02:00:00+08:00", "every": "1d", "disks": "all",
-                "instances": [self.vendor.web], "copy_to": list(self.vendor.copy_to)}
+        base = {
+            "name": "nightly",
+            "account": self.vendor.account,
+            "region": self.vendor.region,
+            "start": "2026-01-01T02:00:00+08:00",
+            "every": "1d",
+            "disks": "all",
+            "instances": [self.vendor.web],
+            "copy_to": list(self.vendor.copy_to),
+        }
+        if self.vendor.name == "huawei":  # whole-machine images keep their backup in a CBR vault
+            base["vault"] = "vault-n4"
         return {**base, **overrides}
 
     def run(self, *args: str) -> Result:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from imagebak.emulator.clock import ManualClock
@@ -177,7 +178,7 @@ class ModelProvider(Provider):
 
         return self._call("create_image", action)
 
-    def find_submitted(self, region: str, key: str, name: str) -> str | None:
+    def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
         def action() -> str | None:
             found = self.model.list_images(self.account, region, tags={TAG_KEY: key})
             return next((img.image_id for img in found if img.status != "failed"), None)
@@ -190,7 +191,9 @@ class ModelProvider(Provider):
 
         return self._call("find_images", action)
 
-    def image_status(self, region: str, refs: Sequence[str]) -> Mapping[str, ImageStatus]:
+    def image_status(
+        self, region: str, refs: Sequence[str], submitted_at: Mapping[str, datetime] | None = None
+    ) -> Mapping[str, ImageStatus]:
         def action() -> dict[str, ImageStatus]:
             found = {img.image_id: _status(img) for img in self.model.list_images(self.account, region, ids=list(refs))}
             return {ref: found.get(ref, ImageStatus(ref, ImageState.MISSING)) for ref in refs}
