@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from imagebak import __version__
+from imagebak import __version__, logs
 from imagebak.errors import ConfigError, ImagebakError, one_line
 
 INTERNAL_ERROR = 70
@@ -81,11 +81,14 @@ class ImagebakGroup(click.Group):
     show_envvar=True,
     help="State file.  [default: the policy file's `state:` key, .imagebak/state.json]",
 )
+@click.option("-v", "--verbose", count=True, help="More diagnostics on stderr (-vv: also the vendor SDKs').")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, state: str | None) -> None:
+def cli(ctx: click.Context, config: str | None, state: str | None, verbose: int, quiet: bool) -> None:
     """Scheduled VM images, copied to another region for cold disaster recovery."""
     from imagebak.commands.context import AppContext
 
+    logs.configure(-1 if quiet else verbose)
     ctx.obj = AppContext(config, state)
 
 

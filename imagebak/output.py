@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -40,7 +41,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def emit_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+    """Indented on a terminal; otherwise one line, so a cron log of many runs is JSON Lines."""
+    indent = 2 if sys.stdout.isatty() else None
+    click.echo(json.dumps(payload, ensure_ascii=False, indent=indent, default=str))
 
 
 def local_time(moment: datetime | None, like: datetime) -> str:

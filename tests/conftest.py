@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from receiver import Receiver
 
 from imagebak.emulator.clock import ManualClock
 from imagebak.emulator.server import EmulatorHandle, start_emulator
@@ -163,3 +164,10 @@ def emulator_factory(manual_clock: ManualClock) -> Iterator[Callable[..., Emulat
     yield start
     for handle in handles:
         handle.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.server.shutdown()

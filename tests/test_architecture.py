@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "schedule": BASE,
     "retention": BASE,
     "hooks": BASE,
+    "logs": set(),
     "state": BASE | {"schedule", "execution"},  # the records of executions are the schema of their entries
     "plan": BASE | {"config", "schedule", "state"},
     "providers": BASE,
@@ -34,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "emulator": BASE,
     "commands": BASE
     | {"config", "schedule", "state", "plan", "engine", "execution", "providers", "output", "emulator", "hooks"},
-    "cli": BASE | {"commands", "config", "emulator", "__init__"},
+    "cli": BASE | {"commands", "config", "emulator", "__init__", "logs"},
     "__main__": {"cli"},
     "__init__": set(),
 }

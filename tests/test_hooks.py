@@ -5,17 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
-import threading
 import urllib.parse
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from receiver import Receiver
 
 from imagebak.hooks import PolicyResult, Summary
 from imagebak.hooks.metrics import write_metrics
@@ -24,42 +20,6 @@ from imagebak.hooks.notify import Webhook, When, notify, occasions, ping
 SECRET = "SEC-test-signing-secret"
 TOKEN = "tok-0123456789abcdef"
 NOW = 1_790_000_000.123
-
-
-class Receiver:
-    """A loopback HTTP server that records every request and answers what the test says."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.reply: dict[str, Any] = {"errcode": 0}
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append({"path": self.path, "body": body})
-                payload = json.dumps(receiver.reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def json(self, n: int = -1) -> dict[str, Any]:
-        return json.loads(self.requests[n]["body"])
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.server.shutdown()
 
 
 def summary(exit_code: int = 6, result: str = "total_failure", stalled: tuple[str, ...] = ()) -> Summary:

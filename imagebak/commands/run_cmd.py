@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
 from imagebak import engine
+from imagebak.commands import monitoring
 from imagebak.commands.connect import connected
 from imagebak.commands.context import AppContext, pass_app
 from imagebak.config.schema import parse_interval
@@ -97,7 +99,10 @@ def run(
             concurrency={n: a.concurrency for n, a in loaded.model.accounts.items() if a.concurrency},
         )
         progress = (lambda line: click.echo(line, err=True)) if sys.stderr.isatty() and fmt == "text" else None
+        started = time.time()
+        monitoring.run_started(loaded)
         report = engine.run(loaded, store, options, connector.provider, app.now, progress=progress)
+    monitoring.run_finished(loaded, store, report, started)
     _print_report(report, fmt)
     raise click.exceptions.Exit(int(report.exit_code()))
 
@@ -140,6 +145,7 @@ def _print_report(report: RunReport, fmt: str) -> None:
                 "result": code.name.lower(),
                 "deadline_hit": report.deadline_hit,
                 "stalled": report.stalled,
+                "pruned": [v.to_json() for v in report.pruned if not v.keep],
                 "executions": [e.to_dict() for e in report.executions],
                 "notes": [n.to_json() for n in report.notes],
             }
