@@ -100,12 +100,14 @@ def manual_floor(state: ScheduleState, now: datetime) -> datetime | None:
 
 
 def after_run(state: ScheduleState, spec: ScheduleSpec, ran_at: datetime, *, scheduled: bool) -> ScheduleState:
-    """Record an execution. A scheduled one moves to the next slot, on the (possibly new) interval."""
+    """Record an execution. A scheduled one moves to the next slot, on the (possibly new) interval:
+    the first slot the 12-hour floor does not delay, so a late run (a catch-up) never drags the
+    later ones off the grid."""
     ran_at = utc(ran_at)
     if not scheduled:
         return replace(state, last_run=ran_at)
     slot = state.next_run
-    next_run = first_slot(slot, spec.every, ran_at + timedelta(microseconds=1))
+    next_run = first_slot(slot, spec.every, ran_at + MIN_GAP)
     if next_run == slot:
         next_run = slot + spec.every
     return replace(state, every=spec.every, next_run=next_run, last_run=ran_at)

@@ -155,3 +155,26 @@ def test_dst_change_never_doubles_or_skips_a_run():
     assert len(runs) == 12  # 25 Oct .. 5 Nov, across the 1 Nov change
     assert {b - a for a, b in pairwise(runs)} == {D}
     assert {r.astimezone(UTC).strftime("%H:%M") for r in runs} == {"06:30"}
+
+
+def test_a_catch_up_run_of_a_12h_policy_does_not_drag_later_runs_off_the_grid():
+    twelve = spec(every=12 * H)
+    state = reconcile(None, twelve, t("2026-11-30T00:00:00+08:00"))  # grid 02:00 / 14:00 China time
+    late = t("2026-12-01T13:00:00+08:00")  # the host was down: the 02:00 slot runs at 13:00
+    assert is_due(state, late)
+    state = after_run(state, twelve, late, scheduled=True)
+    runs = [late]
+    moment = late
+    while len(runs) < 6:
+        moment += timedelta(minutes=10)
+        if is_due(state, moment):
+            runs.append(moment)
+            state = after_run(state, twelve, moment, scheduled=True)
+    assert [r.astimezone(t("2026-12-01T00:00:00+08:00").tzinfo).strftime("%d %H:%M") for r in runs[1:]] == [
+        "02 02:00",
+        "02 14:00",
+        "03 02:00",
+        "03 14:00",
+        "04 02:00",
+    ]
+    assert all(b - a >= MIN_GAP for a, b in pairwise(runs))

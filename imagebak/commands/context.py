@@ -7,7 +7,8 @@ the config loader and the state store are imported when a command first asks for
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from imagebak.config import LoadedConfig
     from imagebak.state import StateStore
 
-NOW_ENV = "IMAGEBAK_NOW"  # pins "now" for demos and tests; ISO 8601 with offset
+NOW_ENV = "IMAGEBAK_NOW"  # rehearse: the run starts at this time and the clock runs on from it
 
 
 def parse_time(text: str, what: str) -> datetime:
@@ -44,6 +45,7 @@ class AppContext:
     def __init__(self, config: str | None, state: str | None) -> None:
         self.config_arg = config
         self.state_arg = state
+        self._started = time.monotonic()
 
     def load(self) -> LoadedConfig:
         from imagebak.config import load_config
@@ -57,8 +59,11 @@ class AppContext:
         return StateStore(Path(explicit) if explicit else loaded.resolve(loaded.model.state))
 
     def now(self) -> datetime:
+        """The real time, or (``--now`` / IMAGEBAK_NOW) that time plus what has elapsed since the start."""
         pinned = os.environ.get(NOW_ENV)
-        return parse_time(pinned, NOW_ENV) if pinned else datetime.now(timezone.utc)
+        if not pinned:
+            return datetime.now(timezone.utc)
+        return parse_time(pinned, NOW_ENV) + timedelta(seconds=time.monotonic() - self._started)
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -17,7 +17,7 @@ def plan(app: AppContext, at: str | None, fmt: str) -> None:
     """Show which policies are due now (or --at TIME), why, and when each runs next."""
     loaded = app.load()
     now = parse_time(at, "--at") if at else app.now()
-    entries = build_plan(loaded.model, app.store(loaded).read(), now)
+    entries = build_plan(loaded.model, app.store(loaded).read(), now, seen=app.now())
     if fmt == "json":
         emit_json({"at": now.isoformat(), "policies": [entry.to_json() for entry in entries]})
         return

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import yaml
+from click.testing import CliRunner
 from world import World
+
+from imagebak.cli import cli
 
 
 def add_instances(world: World, count: int, prefix: str) -> list[str]:
@@ -202,3 +206,28 @@ def test_an_unwritable_execution_log_is_a_clear_error_before_anything_starts(wor
     assert result.exit_code == 4
     assert result.output.strip().splitlines()[-1].startswith(f"imagebak: {log}: cannot write the execution log")
     assert world.emulator.counters.get(world.vendor.name) == 0  # not one cloud call
+
+
+def test_plan_at_the_start_of_a_new_policy_agrees_with_policy_list(world_for, monkeypatch):
+    world = world_for("aliyun")
+    world.write_policies(world.policy(start="2026-12-01T02:00:00+08:00", copy_to=[]))
+    monkeypatch.setenv("IMAGEBAK_NOW", "2026-11-30T00:00:00+08:00")  # never seen by a run yet
+    result = CliRunner().invoke(
+        cli, ["-c", str(world.config), "plan", "--at", "2026-12-01T02:00:00+08:00", "--format", "json"]
+    )
+    (entry,) = json.loads(result.output)["policies"]
+    assert entry["due"] and entry["next_run"] == "2026-11-30T18:00:00+00:00"
+    listed = CliRunner().invoke(cli, ["-c", str(world.config), "policy", "list", "--format", "json"])
+    assert "2026-11-30T18:00:00+00:00" in listed.output
+
+
+def test_the_twelve_hour_floor_survives_a_rename(world_for, monkeypatch):
+    world = world_for("aliyun")
+    world.write_policies(world.policy(name="old-name", copy_to=[]))
+    monkeypatch.setenv("IMAGEBAK_NOW", "2026-03-01T02:00:00+00:00")
+    assert world.run_json("--policy", "old-name")[0] == 0
+    world.write_policies(world.policy(name="new-name", copy_to=[]))  # same account, region, instances
+    monkeypatch.setenv("IMAGEBAK_NOW", "2026-03-01T02:40:00+00:00")
+    code, report = world.run_json("--policy", "new-name")
+    assert code == 9 and report["notes"][0]["outcome"] == "too_soon", report
+    assert world.calls(world.vendor.create_action) == 1
