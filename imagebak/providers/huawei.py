@@ -23,7 +23,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
@@ -93,6 +93,9 @@ NAME_RULE = TextRule("image name", 1, 128, re.compile(r"[A-Za-z0-9\-._ \u4e00-\u
 DESCRIPTION_RULE = TextRule("description", 0, 1024, re.compile(r"[^\r\n<>]"), fill=" ")
 _BY_TAGS_PAGE = 100  # ListImageByTags pages (limit 1-1000, offset) as strings
 _WHOLE_JOB = "imsCreateWholeImageByInstanceJob"
+# Images being made are polled with one windowed ListImages; the window opens this long before the
+# earliest submission, for clocks that disagree.
+LISTING_MARGIN = timedelta(minutes=10)
 
 
 def render_name(text: str, suffix: str = "") -> str:
@@ -232,6 +235,7 @@ class HuaweiProvider(Provider):
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self.submissions = Submissions(VENDOR)
+        self._job_images: dict[str, str] = {}  # job ref -> the image id its job reported
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -450,14 +454,35 @@ class HuaweiProvider(Provider):
     def image_status(
         self, region: str, refs: Sequence[str], submitted_at: Mapping[str, datetime] | None = None
     ) -> Mapping[str, ImageStatus]:
-        """One job query per job ref, one ListImages per image id (its ``id`` filter takes one id)."""
+        """Images still being made, whose ids are known, are seen in one ListImages of the region
+        (``created_at`` from the earliest submission on); the rest, and each one as it finishes, by
+        their job (or, for a plain id, ListImages with that ``id``), which gives the final details."""
         since = submitted_at or {}
-        return {
-            ref: self._job_status(ref, region, since.get(ref))
-            if ref.startswith("job:")
-            else self._plain_status(region, ref, since=since.get(ref))
-            for ref in refs
-        }
+        listed = self._listed_since(region, [r for r in refs if r in since], since)
+        statuses = {}
+        for ref in refs:
+            image_id = self._job_images.get(ref, ref if not ref.startswith("job:") else None)
+            image = listed.get(image_id) if image_id else None
+            if image is not None and _IMAGE_STATES.get(image.status or "") is ImageState.PENDING:
+                statuses[ref] = ImageStatus(ref, ImageState.PENDING, image_id=image_id, detail=image.status or "")
+                continue
+            if ref.startswith("job:"):
+                status = self._job_status(ref, region, since.get(ref), image)
+                if status.state is ImageState.PENDING and status.image_id:
+                    self._job_images[ref] = status.image_id  # from now on, seen in the listing
+            else:
+                status = self._plain_status(region, ref, since=since.get(ref))
+            statuses[ref] = status
+        return statuses
+
+    def _listed_since(self, region: str, refs: Sequence[str], since: Mapping[str, datetime]) -> dict[str, Any]:
+        """Private images created since the earliest of these submissions (less a margin for clock skew)."""
+        known = [ref for ref in refs if ref in self._job_images or not ref.startswith("job:")]
+        if not known:
+            return {}
+        start = min(since[ref] for ref in known) - LISTING_MARGIN
+        created = f"gte:{start.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        return {image.id: image for image in self._list_images(region, created_at=created)}
 
     def _show_job(self, region: str, job_id: str) -> Any:
         """ShowJobProgress where the SDK has it (ShowJob is deprecated), else ShowJob."""
@@ -466,7 +491,8 @@ class HuaweiProvider(Provider):
             return self._ims(region, "ShowJobProgress", "show_job_progress", ShowJobProgressRequest(job_id=job_id))
         return self._ims(region, "ShowJob", "show_job", ShowJobRequest(job_id=job_id))  # pragma: no cover
 
-    def _job_status(self, ref: str, region: str, since: datetime | None) -> ImageStatus:
+    def _job_status(self, ref: str, region: str, since: datetime | None, listed: Any | None = None) -> ImageStatus:
+        """The job's view: state, progress, data images; ``listed`` is the image as a listing just showed it."""
         job_id, _, job_region = ref[len("job:") :].partition("@")
         try:
             job = self._show_job(job_region or region, job_id)
@@ -489,7 +515,7 @@ class HuaweiProvider(Provider):
         if state is ImageState.AVAILABLE and image_id:
             # The size that counts for a copy is this image's own (a system image: its disk);
             # a whole image's is every disk's, which the engine already knows.
-            found = self._list_images(region, id=image_id)
+            found = [listed] if listed is not None else self._list_images(region, id=image_id)
             if found:
                 name = found[0].name
                 size_gb = None if job.job_type == _WHOLE_JOB else found[0].min_disk

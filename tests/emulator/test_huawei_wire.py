@@ -686,3 +686,15 @@ def _disk(emu: EmulatorHandle, instance_id: str, device: str) -> str:
     region = emu.model.list_instances(ACCOUNT, NORTH1, [instance_id])[0].region
     inst = emu.model.get_instance(ACCOUNT, region, instance_id)
     return next(d.disk_id for d in inst.disks if d.device == device)
+
+
+def test_list_images_created_at_filter(emu: EmulatorHandle, ims: ImsClient) -> None:
+    """huaweicloudsdkims ListImagesRequest.created_at: "operator:UTC time", gt/gte/lt/lte/eq/neq."""
+    first = ready_image(emu, ims, policy="a")
+    emu.clock.advance(3600)
+    boundary = emu.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = job(ims, whole_image(ims, name="later", policy="b")).entities.image_id
+    assert [i.id for i in list_images(ims, created_at=f"gte:{boundary}")] == [later]
+    assert first in [i.id for i in list_images(ims, created_at=f"lt:{boundary}")]
+    assert later not in [i.id for i in list_images(ims, created_at=f"lt:{boundary}")]
+    refused(lambda: list_images(ims, created_at="after:yesterday"), 400, "IMG.0001")

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from world import World
 
 from imagebak.cli import cli
+from imagebak.emulator.rules import Latency
 
 
 def add_instances(world: World, count: int, prefix: str) -> list[str]:
@@ -231,3 +232,16 @@ def test_the_twelve_hour_floor_survives_a_rename(world_for, monkeypatch):
     code, report = world.run_json("--policy", "new-name")
     assert code == 9 and report["notes"][0]["outcome"] == "too_soon", report
     assert world.calls(world.vendor.create_action) == 1
+
+
+def test_huawei_polls_images_in_the_making_with_one_listing_per_region(world_for):
+    world = world_for("huawei")
+    instances = add_instances(world, 12, "0b9e1c6a-0000-4000-8000-0000000001")
+    world.emulator.model.set_latency("huawei", "image", Latency(3000.0))  # 1 s at the world's time scale
+    world.write_policies(world.policy(instances=instances, copy_to=[], disks=["vda"]))
+    code, _ = world.run_json("--policy", "nightly", "--poll-interval", "0.05")  # some 20 passes
+    assert code == 0
+    jobs, listings = world.calls("ShowJobProgress"), world.calls("ListImages")
+    # each job is asked once to learn its image id and once when it ends; in between, listings
+    assert jobs <= 2 * len(instances), jobs
+    assert jobs + listings <= 4 * len(instances), (jobs, listings)

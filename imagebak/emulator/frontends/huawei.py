@@ -21,7 +21,7 @@ import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -486,7 +486,7 @@ class FrontEnd(VendorFrontEnd[_Api]):
     # ---- IMS: read -----------------------------------------------------------------------------
 
     def _list_images(self, ctx: _Context) -> WireResponse:
-        """Filters ``id``, ``name``, ``status``, ``tag``, ``__imagetype``; newest first; paged.
+        """Filters ``id``, ``name``, ``status``, ``tag``, ``__imagetype``, ``created_at``; newest first; paged.
 
         ``tag`` is "Key=Value" (Terraform huaweicloud_images_images: 'a specific tag in "Key=Value"
         format'); any other form (such as the older "key.value") matches nothing.
@@ -537,6 +537,9 @@ class FrontEnd(VendorFrontEnd[_Api]):
             )
         )
         images = [i for i in images if status is None or _image_status(i) == status]
+        created = req.param("created_at")
+        if created:
+            images = [i for i in images if _time_filter(created)(i.created_at)]
         marker = req.param("marker")
         if marker:
             ids = [i.image_id for i in images]
@@ -866,3 +869,28 @@ class FrontEnd(VendorFrontEnd[_Api]):
             if name is None or region == name
         ]
         return WireResponse.json(200, {"projects": projects, "links": {"self": "/v3/projects"}})
+
+
+_TIME_OPERATORS: dict[str, Callable[[datetime, datetime], bool]] = {
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "eq": lambda a, b: a == b,
+    "neq": lambda a, b: a != b,
+}
+
+
+def _time_filter(text: str) -> Callable[[datetime], bool]:
+    """ListImages' ``created_at``: "operator:UTC time", operators gt, gte, lt, lte, eq, neq, times
+    ``yyyy-MM-ddThh:mm:ssZ`` or ``yyyy-MM-dd hh:mm:ss`` (huaweicloudsdkims ListImagesRequest.created_at)."""
+    operator, _, moment = text.partition(":")
+    compare = _TIME_OPERATORS.get(operator)
+    try:
+        at = datetime.strptime(moment.replace("T", " ").removesuffix("Z"), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        at = None
+    if compare is None or at is None:
+        raise CloudError("invalid_parameter", f"created_at {text!r} is not operator:yyyy-MM-ddThh:mm:ssZ")
+    bound = at.replace(tzinfo=timezone.utc)
+    return lambda created: compare(created, bound)
