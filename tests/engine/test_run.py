@@ -193,18 +193,7 @@ def test_killed_between_create_and_copy_resumes_without_duplicates(world: World)
     world.write_policies(world.policy())
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "imagebak",
-            "-c",
-            str(world.config),
-            "run",
-            "--policy",
-            "nightly",
-            "--poll-interval",
-            "0.02",
-        ],
+        world.command_line("--policy", "nightly"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -292,22 +281,14 @@ def test_a_hung_status_call_cannot_hold_the_run_past_its_deadline(world: World):
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     finished = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "imagebak",
-            "-c",
-            str(world.config),
-            "run",
+        world.command_line(
             "--policy",
             "nightly",
-            "--poll-interval",
-            "0.02",
             "--deadline",
             "2",
             "--format",
             "json",
-        ],
+        ),
         env=env,
         capture_output=True,
         text=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,10 @@ class World:
         if self.vendor.name == "huawei":  # whole-machine images keep their backup in a CBR vault
             base["vault"] = "vault-n4"
         return {**base, **overrides}
+
+    def command_line(self, *args: str) -> list[str]:
+        """``imagebak run`` as a separate process would be started (for kills and time bounds)."""
+        return [sys.executable, "-m", "imagebak", "-c", str(self.config), "run", "--poll-interval", "0.02", *args]
 
     def run(self, *args: str) -> Result:
         return CliRunner().invoke(cli, ["-c", str(self.config), "run", "--poll-interval", "0.02", *args])
