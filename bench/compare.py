@@ -106,6 +106,7 @@ class CriticalPath:
     milestones: list[tuple[str, float]]
     refill_lag: float | None = None  # capped vendor: mean delay from a copy's end (model) to the next submission
     refills: int = 0
+    capped_copies: tuple[float, float] | None = None  # capped vendor: first and last copy submission
 
 
 @dataclass
@@ -216,6 +217,7 @@ def critical_path(w: World, run: RunResult, latencies: Mapping[str, Any]) -> Cri
         lags = [max(0.0, submitted[i] - (submitted[i - cap] + k)) for i in range(cap, len(submitted))]
         if lags:
             path.refill_lag, path.refills = sum(lags) / len(lags), len(lags)
+            path.capped_copies = (submitted[0], submitted[-1])
     return path
 
 
@@ -392,9 +394,11 @@ def report(c: Comparison, elapsed: float) -> str:
             f"  {m.scenario.name:<28} creates submitted +{p.creates[0]:.1f}..+{p.creates[1]:.1f} "
             f"({1000 * (p.creates[1] - p.creates[0]) / m.instances:.0f} ms/instance); {p.vendor}: {steps}"
         )
-        if p.refill_lag is not None:
+        if p.refill_lag is not None and p.capped_copies is not None:
+            first, last = p.capped_copies
             lines.append(
-                f"  {'':<28} Huawei copy slots refilled {p.refill_lag:.2f} s after a copy ended (mean of {p.refills})"
+                f"  {'':<28} Huawei copies submitted +{first:.1f}..+{last:.1f}; a freed slot was refilled "
+                f"{p.refill_lag:.2f} s after its copy ended (mean of {p.refills})"
             )
         top = sorted(m.run.probe.emulator_cpu_by_action.items(), key=lambda kv: -kv[1])[:3]
         lines.append(
@@ -423,23 +427,26 @@ def report(c: Comparison, elapsed: float) -> str:
         empty, full, info = c.history
         e_calls = sum(v["calls"] for v in empty.vendors.values())
         f_calls = sum(v["calls"] for v in full.vendors.values())
+        e_other = e_calls - sum(v["status_calls"] for v in empty.vendors.values())
+        f_other = f_calls - sum(v["status_calls"] for v in full.vendors.values())
         lines += [
             "",
             f"history: {empty.scenario.name} with an empty history vs the same world after {info.runs} runs "
             f"({info.images_after:,} images and {info.snapshots_after:,} snapshots in the cloud, "
             f"{info.history_per_policy} runs kept per policy in a {info.state_bytes:,}-byte state file)",
-            f"  {'':<12} {'wall s':>7} {'bytes written':>13} {'per inst':>9} {'API calls':>9} {'CPU s':>6} "
-            f"{'emu CPU':>7}",
+            f"  {'':<12} {'wall s':>7} {'bytes written':>13} {'per inst':>9} {'API calls':>9} {'non-status':>10} "
+            f"{'CPU s':>6} {'emu CPU':>7}",
         ]
-        for label, m, calls in (("empty", empty, e_calls), ("full", full, f_calls)):
+        for label, m, calls, other in (("empty", empty, e_calls, e_other), ("full", full, f_calls, f_other)):
             lines.append(
                 f"  {label:<12} {m.run.wall:>7.1f} {m.run.probe.journal_bytes:>13,} {m.bytes_per_instance:>9,.0f} "
-                f"{calls:>9} {m.run.cpu:>6.1f} {m.run.probe.emulator_cpu:>7.1f}"
+                f"{calls:>9} {other:>10} {m.run.cpu:>6.1f} {m.run.probe.emulator_cpu:>7.1f}"
             )
         lines.append(
             f"  {'full/empty':<12} {full.run.wall / empty.run.wall:>7.3f} "
             f"{full.run.probe.journal_bytes / max(1, empty.run.probe.journal_bytes):>13.3f} {'':>9} "
-            f"{f_calls / max(1, e_calls):>9.3f} {full.run.cpu / empty.run.cpu:>6.3f} "
+            f"{f_calls / max(1, e_calls):>9.3f} {f_other / max(1, e_other):>10.3f} "
+            f"{full.run.cpu / empty.run.cpu:>6.3f} "
             f"{full.run.probe.emulator_cpu / max(1e-9, empty.run.probe.emulator_cpu):>7.3f}"
         )
     lines += ["", "targets (issue #13)"]

@@ -353,6 +353,22 @@ class Probe:
         """Everything the journal put on disk: log appends plus state file rewrites."""
         return self.wal_bytes + self.bytes_written
 
+    def add(self, **amounts: float) -> None:
+        """Add to counters from any thread (lanes, the emulator's request threads)."""
+        with self.lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+@contextlib.contextmanager
+def _clocked(add: Callable[[float], None], clock: Callable[[], float] = time.perf_counter) -> Iterator[None]:
+    """Hand the seconds the block took (by ``clock``: wall, or a thread's CPU) to ``add``, even if it raises."""
+    start = clock()
+    try:
+        yield
+    finally:
+        add(clock() - start)
+
 
 @contextlib.contextmanager
 def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -> Iterator[None]:
@@ -376,38 +392,25 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
     original_handle = emulator_server._Handler.handle_one_request
 
     def write(self: StateStore, data: dict[str, Any]) -> None:
-        start = time.perf_counter()
-        original_write(self, data)
+        with _clocked(lambda s: probe.add(writes=1, write_seconds=s)):
+            original_write(self, data)
         size = self.path.stat().st_size
         with probe.lock:
-            probe.writes += 1
-            probe.write_seconds += time.perf_counter() - start
             probe.bytes_written += size
             probe.max_state_bytes = max(probe.max_state_bytes, size)
 
     def read(self: StateStore) -> Any:
-        start = time.perf_counter()
-        try:
+        with _clocked(lambda s: probe.add(reads=1, read_seconds=s)):
             return original_read(self)
-        finally:
-            with probe.lock:
-                probe.reads += 1
-                probe.read_seconds += time.perf_counter() - start
 
     @contextlib.contextmanager
     def locked(self: StateStore) -> Iterator[None]:
-        with original_locked(self):
-            start = time.perf_counter()
-            try:
-                yield
-            finally:
-                with probe.lock:
-                    probe.locked_seconds += time.perf_counter() - start
+        with original_locked(self), _clocked(lambda s: probe.add(locked_seconds=s)):
+            yield
 
     def append(self: Journal, entry: dict[str, Any]) -> None:
         original_append(self, entry)
-        with probe.lock:
-            probe.wal_appends += 1
+        probe.add(wal_appends=1)
 
     def compact(self: Journal) -> None:
         # The engine compacts between passes, when no lane is appending, and compaction empties the
@@ -415,45 +418,37 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
         fd = self._fd
         size = os.fstat(fd).st_size if fd is not None else 0
         original_compact(self)
-        with probe.lock:
-            probe.wal_bytes += size
+        probe.add(wal_bytes=size)
 
     def poll(ctx: Any, pending: Sequence[Any]) -> None:
-        with probe.lock:
-            probe.poll_passes += 1
-            for execution, _work, artifact in pending:
-                if artifact.ref:
-                    probe.refs_polled[vendor_of[execution.policy.account]] += 1
+        refs = Counter(vendor_of[execution.policy.account] for execution, _work, artifact in pending if artifact.ref)
         before = counters.snapshot()
-        start = time.perf_counter()
         try:
-            original_poll(ctx, pending)
+            with _clocked(lambda s: probe.add(poll_passes=1, poll_seconds=s)):
+                original_poll(ctx, pending)
         finally:
             after = counters.snapshot()
             with probe.lock:
-                probe.poll_seconds += time.perf_counter() - start
+                probe.refs_polled.update(refs)
                 for vendor, actions in after.items():
                     probe.poll_calls[vendor] += sum(actions.values()) - sum(before.get(vendor, {}).values())
 
     def handle_one_request(self: Any) -> None:
-        start = time.thread_time()
-        try:
+        with _clocked(lambda s: probe.add(emulator_cpu=s), time.thread_time):
             original_handle(self)
-        finally:
-            with probe.lock:
-                probe.emulator_cpu += time.thread_time() - start
 
     def handled(frontend: FrontEnd) -> Callable[[WireRequest], WireResponse]:
         original = frontend.handle
 
         def handle(request: WireRequest) -> WireResponse:
-            start = time.thread_time()
-            try:
-                return original(request)
-            finally:
-                key = (frontend.vendor, frontend.action(request) or "unknown")
+            key = (frontend.vendor, frontend.action(request) or "unknown")
+
+            def add(seconds: float) -> None:
                 with probe.lock:
-                    probe.emulator_cpu_by_action[key] += time.thread_time() - start
+                    probe.emulator_cpu_by_action[key] += seconds
+
+            with _clocked(add, time.thread_time):
+                return original(request)
 
         return handle
 
