@@ -1,7 +1,7 @@
 """Issue #13's "How to measure", in one command: imagebak against what the emulated cloud allows.
 
     python bench/compare.py                 # the full figures (~9 minutes on 2 cores)
-    python bench/compare.py --sizes 20 50   # a quick look while developing (~2 minutes)
+    python bench/compare.py --sizes 20 50   # a quick look while developing (~4 minutes)
 
 It makes these runs, one after the other, each in a fresh emulated world on 127.0.0.1 (in this
 process; fake credentials from an in-memory fixture), every policy copying to one region:
