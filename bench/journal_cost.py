@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import harness  # noqa: F401  (first: measure the imagebak of this checkout)
+
 from imagebak.engine.journal import EXECUTIONS, Journal
 from imagebak.execution.records import Artifact, Execution, InstanceWork, PolicySnapshot
 from imagebak.execution.states import ArtifactState, WorkStatus
