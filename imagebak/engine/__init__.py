@@ -52,6 +52,7 @@ def run(
         deadline_hit = Engine(ctx, options, progress=progress).advance(executions)
         finished = {e.policy_key for e in executions if e.done}  # their new points are available: prune now
         chosen = [t for t in pruning.targets(loaded.model) if t.policy_key in finished]
+        journal.compact()  # the points those executions just recorded
         pruned, _ = pruning.prune_policies(
             pruning.PruneContext(pool, journal, events), store.read(), chosen, now(), locks=locks, dry_run=False
         )

@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ EXECUTIONS = "executions"
 HISTORY = "history"
 HISTORY_LENGTH = 20
 POINTS = "points"  # recovery points imagebak made and has not pruned: what retention works on
+COMPACT_AFTER_ENTRIES, COMPACT_AFTER_SECONDS = 2000, 30.0  # how long the log may grow between two folds
 
 Entry = dict[str, Any]
 Point = dict[str, Any]  # {instance, region, run, created_at, image_ids}
@@ -44,6 +46,7 @@ class Journal:
         self._fd: int | None = None
         self._path = store.path.with_name(f"{store.path.name}.wal.{os.getpid()}-{secrets.token_hex(4)}")
         self._pending: list[Entry] = []  # appended since the last compaction, in order
+        self._compacted = time.monotonic()
 
     def save_instance(self, execution: Execution, work: InstanceWork) -> None:
         """Persist one instance's record (the unit that changes with each cloud call)."""
@@ -64,11 +67,19 @@ class Journal:
         """A recovery point's images are deleted: it is no longer tracked."""
         self._append({"key": policy_key, "run": point["run"], "pruned": _point_id(point)})
 
-    def compact(self) -> None:
-        """Fold what this process logged into the state file, then empty its log."""
+    def compact(self, *, unless_small: bool = False) -> None:
+        """Fold what this process logged into the state file, then empty its log.
+
+        ``unless_small``: skip it while the log is short and young; the log alone is durable, so folding
+        is only about keeping it short (and the state file a plain read for other commands).
+        """
         with self._lock:
             if not self._pending:
                 return
+            young = time.monotonic() - self._compacted < COMPACT_AFTER_SECONDS
+            if unless_small and young and len(self._pending) < COMPACT_AFTER_ENTRIES:
+                return
+            self._compacted = time.monotonic()
             with self.store.update() as state:
                 for entry in self._pending:
                     apply(state, entry)
@@ -86,11 +97,14 @@ class Journal:
                 self._fd = None
 
     def _append(self, entry: Entry) -> None:
+        """Write under the lock (lines stay whole and in order), fsync outside it: threads that append at
+        once share the disk's flush instead of queueing behind each other's."""
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             fd = self._open()
-            _checked(lambda: _append_durably(fd, line), self._path, "append to the journal")
+            _checked(lambda: os.write(fd, line), self._path, "append to the journal")
             self._pending.append(entry)
+        _checked(lambda: os.fsync(fd), self._path, "flush the journal")  # durable before the cloud call
 
     def _open(self) -> int:
         if self._fd is None:
@@ -192,11 +206,6 @@ def _entries(raw: bytes, path: Path) -> list[Entry]:
             raise StateError(f"{path}:{number}: corrupt journal line ({exc}); move the file away to go on") from None
         entries.append(entry)
     return entries
-
-
-def _append_durably(fd: int, line: bytes) -> None:
-    os.write(fd, line)
-    os.fsync(fd)
 
 
 def _well_formed(entry: Any) -> bool:

@@ -62,7 +62,7 @@ class Engine:
             self._poll_copies()  # before submitting: a copy that just finished frees its slot at once
             self._submit_copies()
             self._finish()
-            self.ctx.journal.compact()
+            self.ctx.journal.compact(unless_small=True)
             if all(e.done for e in executions):
                 return False
             if self._stranded:

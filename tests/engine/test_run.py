@@ -11,9 +11,10 @@ import time
 
 from world import World
 
+from imagebak.engine import inventory
 from imagebak.engine.locks import PolicyLocks
 from imagebak.ownership import TAG_KEY, TAG_POLICY
-from imagebak.state import policy_key
+from imagebak.state import StateStore, policy_key
 
 
 def only_work(report: dict) -> dict:
@@ -201,8 +202,9 @@ def test_killed_between_create_and_copy_resumes_without_duplicates(world: World)
     key = policy_key(world.vendor.account, world.vendor.region, "nightly")
     try:
         for _ in range(600):  # until the image is recorded as submitted (bounded: 30 s)
-            if world.state_file.exists():
-                executions = world.state()["policies"].get(key, {}).get("executions", {})
+            if world.state_file.exists():  # the state file as its journals bring it up to date
+                state = inventory.observed(StateStore(world.state_file))
+                executions = state.policies.get(key, {}).get("executions", {})
                 works = [w for e in executions.values() for w in e["instances"].values()]
                 if works and works[0].get("image") and works[0]["image"].get("ref"):
                     break

@@ -95,13 +95,17 @@ class InstancesMixin(ModelBase):
         instance_id: str | None = None,
         disk_ids: list[str] | None = None,
     ) -> list[Disk]:
-        disks = [
-            d
-            for inst in self.list_instances(account, region)
-            if instance_id is None or inst.instance_id == instance_id
-            for d in inst.disks
-        ]
-        return [d for d in disks if disk_ids is None or d.disk_id in disk_ids]
+        wanted = set(disk_ids) if disk_ids is not None else None
+        with self.lock:  # filter first, copy only what is returned (a region may hold thousands)
+            self._check_region(self._account(account), region)
+            disks = [
+                d
+                for inst in self._instances.values()
+                if inst.account == account and inst.region == region and instance_id in (None, inst.instance_id)
+                for d in inst.disks
+                if wanted is None or d.disk_id in wanted
+            ]
+            return copy.deepcopy(disks)
 
     def get_disk(self, account: str, region: str, disk_id: str) -> Disk:
         with self.lock:
