@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
+from imagebak.cli import cli
 from imagebak.emulator.server import EmulatorHandle
 from imagebak.emulator.wire import WireRequest
 from imagebak.providers import ProviderSettings, make_provider
@@ -117,3 +120,29 @@ def test_profiles_of_the_credential_files_reach_the_cloud(emulator, tmp_path: Pa
         found = resolve_credentials(vendor, "acct", profile="ops")
         assert found.source == f"{tmp_path / path} [ops]"
         assert instance_via(emulator, vendor, found) is not None
+
+
+@pytest.mark.parametrize("vendor", sorted(INSTANCES))
+def test_a_run_writes_no_secret_anywhere(vendor, emulator, tmp_path, monkeypatch, capfd, caplog):
+    account, region, instance = INSTANCES[vendor]
+    key_id, secret = keys(emulator, vendor)
+    variables = {"aliyun": "ALIBABA_CLOUD", "huawei": "HUAWEICLOUD_SDK", "jdcloud": "JDCLOUD"}[vendor]
+    names = {"aliyun": ("_ACCESS_KEY_ID", "_ACCESS_KEY_SECRET"), "huawei": ("_AK", "_SK")}
+    id_name, secret_name = names.get(vendor, ("_ACCESS_KEY", "_SECRET_KEY"))
+    monkeypatch.setenv(variables + id_name, key_id)
+    monkeypatch.setenv(variables + secret_name, secret)
+    settings: dict[str, Any] = {"provider": vendor, "endpoint": emulator.endpoint}
+    policy: dict[str, Any] = {"name": "p", "account": account, "region": region, "every": "1d"}
+    policy.update(start="2026-01-01T02:00:00+08:00", instances=[instance, "i-missing"])
+    if vendor == "huawei":
+        settings["projects"] = emulator.model.account(account).projects
+        policy["vault"] = "vault-n4"
+    config = tmp_path / "policies.yaml"
+    document = {"version": 1, "accounts": {account: settings}, "policies": [policy]}
+    config.write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["-c", str(config), "run", "--all", "--no-wait", "--format", "json"])
+    assert result.exit_code in (0, 1), result.output
+    written = [p.read_text(encoding="utf-8") for p in (tmp_path / ".imagebak").iterdir() if p.is_file()]
+    captured = capfd.readouterr()
+    for text in (result.output, captured.out, captured.err, caplog.text, *written):
+        assert secret not in text
