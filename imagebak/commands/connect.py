@@ -47,16 +47,10 @@ class Connector:
         endpoint, projects = account.endpoint, dict(account.projects)
         if endpoint == EMULATOR_ENDPOINT:
             emulated = self._emulated_account(name, account.provider)
-            credentials = Credentials(emulated.access_key_id, emulated.secret)
+            credentials = Credentials(emulated.access_key_id, emulated.secret, source="the emulator's fixture")
             endpoint, projects = self._emulator.endpoint, {**emulated.projects, **projects}
         else:
-            credentials = resolve_credentials(
-                account.provider,
-                name,
-                profile=account.profile,
-                id_env=account.access_key_id_env,
-                secret_env=account.secret_env,
-            )
+            credentials = self.credentials(name)
         return make_provider(
             account.provider,
             ProviderSettings(
@@ -68,6 +62,21 @@ class Connector:
                 project_names=dict(account.project_names),
                 retry=self.retry,
             ),
+        )
+
+    def credentials(self, name: str, *, connect: bool = True) -> Credentials:
+        """The account's credentials from its chain (``connect=False``: a source that asks a service is
+        only named). Accounts on the emulator have the fixture's keys."""
+        account = self.loaded.model.accounts[name]
+        if account.endpoint == EMULATOR_ENDPOINT:
+            return Credentials("", "", source="the emulator's fixture", pending=True)
+        return resolve_credentials(
+            account.provider,
+            name,
+            profile=account.profile,
+            id_env=account.access_key_id_env,
+            secret_env=account.secret_env,
+            connect=connect,
         )
 
     def _emulated_account(self, name: str, provider: str) -> Any:

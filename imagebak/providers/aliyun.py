@@ -8,7 +8,10 @@ SDK quirks handled here (../shared/reference/cloud-wire-protocols.md §1):
 - it speaks plain http unless told otherwise, so real-cloud calls are switched to https;
 - it returns success bodies as raw bytes and raises ``ServerException`` for any non-2xx;
 - ``DescribeImages`` without ``Status`` returns only Available images, so every lookup passes
-  the full status list.
+  the full status list;
+- its signers take fixed keys (``StsTokenCredential``) or refresh RAM-role keys alone, with IMDSv1 and
+  no timeout (``EcsRamRoleCredential``), so each client signs with ``_CurrentKeys`` instead: the keys
+  ``alibabacloud_credentials`` holds at that moment, STS token included (``providers/credentials.py``).
 
 Aliyun has no API for the custom-image quota (it lives in Quota Center, whose SDK is not a
 dependency): ``quotas`` returns nothing and the engine relies on the ``QuotaExceed.Image`` /
@@ -37,6 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+from aliyunsdkcore.auth.signers.signer import Signer
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
 from aliyunsdkecs.request.v20140526.CancelCopyImageRequest import CancelCopyImageRequest
@@ -66,6 +70,7 @@ from imagebak.providers.base import (
     Quota,
     Submissions,
 )
+from imagebak.providers.credentials import Credentials
 from imagebak.providers.names import TextRule
 from imagebak.providers.retry import call_with_retry, classified
 
@@ -139,6 +144,27 @@ def _description(text: str) -> str | None:
 
 _DEVICE = re.compile(r"^/dev/x?(vd[a-z]+)$")
 _SIGNED_QUERY = re.compile(r"(Signature|AccessKeyId|SecurityToken)=[^&\s)'\"]*")
+
+
+class _CurrentKeys(Signer):
+    """Signs each request with the keys of the moment: a refreshing provider (STS via OIDC or a RAM role,
+    the ECS RAM role) renews them, and temporary keys carry their token (RPC: ``SecurityToken``)."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    def sign(self, region_id: str, request: RpcRequest) -> tuple[Any, Any]:
+        creds = self._credentials
+        key_id, secret, token = creds.access_key_id, creds.secret, creds.token
+        if creds.live is not None:
+            now = creds.live.get_credentials()
+            key_id, secret, token = now.get_access_key_id(), now.get_access_key_secret(), now.get_security_token()
+        if token:
+            if request.get_style() == "RPC":
+                request.add_query_param("SecurityToken", token)
+            else:
+                request.add_header("x-acs-security-token", token)
+        return request.get_signed_header(region_id, key_id, secret), request.get_url(region_id, key_id, secret)
 
 
 def build(settings: ProviderSettings) -> AliyunProvider:
@@ -289,6 +315,7 @@ class AliyunProvider(Provider):
                     proxy={"http": None, "https": None},
                     pool_size=16,
                 )
+                client._signer = _CurrentKeys(creds)  # AcsClient takes no signer as an argument
                 if self._host:
                     client.add_endpoint(region, PRODUCT, self._host)
                 self._clients[region] = client

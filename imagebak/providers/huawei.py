@@ -2,7 +2,9 @@
 
 Huawei carries no region on the wire, only a project id, so every client is built with the
 region's project id from the account's ``projects:``. That also keeps the SDK from ever asking
-IAM for one (and, without keys, the ECS metadata service for credentials).
+IAM for one. Credentials found by the SDK's own chain (``providers/credentials.py``) are its
+credentials object, copied per client with that project id: a temporary key from the ECS agency,
+OIDC or federation keeps renewing itself (and sends its ``X-Security-Token``).
 
 Refs returned by ``create_image``/``copy_images``: ``job:<job_id>@<region>`` — an IMS job is
 owned by the project (and regional endpoint) that submitted it, which for a cross-region copy is
@@ -19,6 +21,7 @@ are found by tag with ListImageByTags.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import threading
@@ -266,11 +269,10 @@ class HuaweiProvider(Provider):
         timeout = self.settings.timeout_seconds
         config.timeout = (min(5.0, timeout), timeout)
         config.retry_times = 0  # retrying is call_with_retry's job, with backoff and a deadline
-        creds = self.settings.credentials
         builder = (
             client_cls.new_builder()
             .with_http_config(config)
-            .with_credentials(BasicCredentials(creds.access_key_id, creds.secret, self._project_id(region)))
+            .with_credentials(self._credentials(self._project_id(region)))
         )
         if self.settings.endpoint:
             return builder.with_endpoint(self.settings.endpoint).build()
@@ -284,6 +286,15 @@ class HuaweiProvider(Provider):
                 "UnknownRegion",
                 f"Huawei Cloud {service.upper()} has no region {region!r}",
             ) from None
+
+    def _credentials(self, project_id: str) -> BasicCredentials:
+        """The SDK's credentials for one project: the chain's own object (it renews temporary keys), or keys."""
+        creds = self.settings.credentials
+        if isinstance(creds.live, BasicCredentials):
+            found = copy.copy(creds.live)
+            found.project_id = project_id
+            return found
+        return BasicCredentials(creds.access_key_id, creds.secret, project_id).with_security_token(creds.token)
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         return call_with_retry(fn, classify=lambda exc: classify(exc, action), policy=self.settings.retry)
