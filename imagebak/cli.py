@@ -30,6 +30,10 @@ COMMANDS = {
     "check": ("imagebak.commands.report_cmds:check", "Is every recovery point fresh? (a Nagios/Icinga plugin)"),
     "images": ("imagebak.commands.report_cmds:images", "Every recovery point, from the cloud and the state."),
     "prune": ("imagebak.commands.prune_cmd:prune", "Delete recovery points no retention rule keeps."),
+    "doctor": (
+        "imagebak.commands.doctor_cmd:doctor",
+        "Check the set-up before the first cron tick; --connect also asks the clouds.",
+    ),
 }
 
 

@@ -114,6 +114,7 @@ _GUARD = LoopbackGuard()
 def pytest_configure(config: pytest.Config) -> None:
     for var in PROXY_VARS:  # Aliyun's SDK ignores NO_PROXY, so proxies must go entirely
         os.environ.pop(var, None)
+    os.environ["IMAGEBAK_INSTANCE_METADATA"] = "off"  # a CI machine that is a cloud VM must not ask its metadata
     _GUARD.install()
 
 
