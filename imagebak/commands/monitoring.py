@@ -39,7 +39,7 @@ def run_finished(loaded: LoadedConfig, store: StateStore, report: RunReport, sta
     summary = summarise(report, started, time.time())
     settings = loaded.model.notify
     memory = store.path.with_name(store.path.name + ".last-run.json")
-    wanted = {When(w) for w in settings.on} & occasions(summary, _previous_ok(memory))
+    wanted = {When(w) for w in settings.when} & occasions(summary, _previous_ok(memory))
     if wanted:
         webhooks = [hook for hook in (_webhook(s.type, s.url_env, s.secret_env) for s in settings.webhooks) if hook]
         notify(webhooks, summary)

@@ -233,7 +233,7 @@ def _default_occasions() -> list[NotifyWhen]:
 class NotifySettings(_Strict):
     """Notifications after a run; a failed delivery is logged and never fails the backup."""
 
-    on: list[NotifyWhen] = Field(default_factory=_default_occasions, description="Which runs to tell about.")
+    when: list[NotifyWhen] = Field(default_factory=_default_occasions, description="Which runs to tell about.")
     webhooks: list[WebhookSettings] = Field(default_factory=list, description="Where to send them.")
     healthchecks_url_env: str | None = Field(
         None, description="Variable holding a healthchecks-style ping URL (pinged /start, then itself or /fail)."
@@ -266,7 +266,11 @@ class PolicyFile(_Strict):
 
 
 def json_schema() -> dict[str, Any]:
+    """The policy file's JSON Schema: what validation accepts, the `copy_to: [region]` shorthand included."""
     schema = PolicyFile.model_json_schema()
+    shorthand = {"type": "string", "description": "A region id: short for {region: <id>}."}
+    copy_to = schema["$defs"]["Policy"]["properties"]["copy_to"]
+    copy_to["items"] = {"anyOf": [shorthand, copy_to["items"]]}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "imagebak policies.yaml"
     return schema

@@ -318,3 +318,32 @@ def test_the_vendor_list_has_one_home():
 
     assert set(KNOWN_REGIONS) == set(VENDORS)
     assert json_schema()["$defs"]["Account"]["properties"]["provider"]["enum"] == list(VENDORS)
+
+
+def test_the_shipped_policy_files_pass_the_exported_json_schema():
+    """`imagebak policy schema` accepts what validation accepts: the demo file and the README's example."""
+    import re
+
+    import jsonschema
+    import yaml
+
+    from imagebak.config.schema import json_schema
+
+    class JsonLikeLoader(yaml.SafeLoader):
+        """As editors' YAML language servers read it: a timestamp stays a string (JSON has no dates)."""
+
+    JsonLikeLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(version: 1\n.*?)```", readme, re.S)
+    assert example is not None
+    texts = [(root / "policies.yaml").read_text(encoding="utf-8"), example[1]]
+    documents = [yaml.load(text, Loader=JsonLikeLoader) for text in texts]
+    validator = jsonschema.Draft202012Validator(json_schema())
+    for document in documents:
+        assert [e.message for e in validator.iter_errors(document)] == []
+    assert list(validator.iter_errors({**documents[0], "colour": "red"}))  # unknown keys stay errors
+    assert validate_text(example[1], "README.md")[1] == []  # and imagebak itself accepts the README's example
