@@ -263,6 +263,7 @@ def build_policies(
                     "disks": "all",
                     "instances": instances[p::count],
                     "copy_to": setup.copy_to[:copy_regions],
+                    **({"vault": "vault-bench"} if setup.vendor == "huawei" else {}),  # whole images' CBR vault
                 }
             )
     return {

@@ -30,6 +30,10 @@ COMMANDS = {
     "check": ("imagebak.commands.report_cmds:check", "Is every recovery point fresh? (a Nagios/Icinga plugin)"),
     "images": ("imagebak.commands.report_cmds:images", "Every recovery point, from the cloud and the state."),
     "prune": ("imagebak.commands.prune_cmd:prune", "Delete recovery points no retention rule keeps."),
+    "completion": (
+        "imagebak.commands.completion_cmd:completion",
+        "Print the shell completion script (bash, zsh, fish).",
+    ),
     "doctor": (
         "imagebak.commands.doctor_cmd:doctor",
         "Check the set-up before the first cron tick; --connect also asks the clouds.",
@@ -87,12 +91,24 @@ class ImagebakGroup(click.Group):
 )
 @click.option("-v", "--verbose", count=True, help="More diagnostics on stderr (-vv: also the vendor SDKs').")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option(
+    "--tz",
+    metavar="ZONE",
+    envvar="IMAGEBAK_TZ",
+    show_envvar=True,
+    help="Show times in this zone (Asia/Shanghai, UTC).  [default: the machine's local zone]",
+)
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, state: str | None, verbose: int, quiet: bool) -> None:
-    """Scheduled VM images, copied to another region for cold disaster recovery."""
+def cli(ctx: click.Context, config: str | None, state: str | None, verbose: int, quiet: bool, tz: str | None) -> None:
+    """Scheduled VM images, copied to another region for cold disaster recovery.
+
+    No command prints color, so NO_COLOR is always respected.
+    """
     from imagebak.commands.context import AppContext
+    from imagebak.output import set_zone
 
     logs.configure(-1 if quiet else verbose)
+    set_zone(tz)
     ctx.obj = AppContext(config, state)
 
 

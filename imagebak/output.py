@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import unicodedata
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -33,11 +35,28 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Aligned columns; a value with a line break in it (an odd region name) is escaped, not wrapped."""
     cells = [[str(h) for h in headers], *[[("" if c is None else one_line(str(c))) for c in row] for row in rows]]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+    if sys.stdout.isatty():  # the last column is cut to the terminal's width (COLUMNS)
+        room = shutil.get_terminal_size().columns - sum(w + 2 for w in widths[:-1])
+        if 10 <= room < widths[-1]:
+            cells = [[*row[:-1], _cut(row[-1], room)] for row in cells]
+            widths[-1] = room
     lines = [
         "  ".join(cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in cells
     ]
     return "\n".join(lines)
+
+
+def _cut(text: str, room: int) -> str:
+    """``text`` shortened to ``room`` display columns, marked with an ellipsis when cut."""
+    if _width(text) <= room:
+        return text
+    out = ""
+    for ch in text:
+        if _width(out + ch) > room - 1:
+            break
+        out += ch
+    return out + "…"
 
 
 def emit_json(payload: Any) -> None:
@@ -46,9 +65,30 @@ def emit_json(payload: Any) -> None:
     click.echo(json.dumps(payload, ensure_ascii=False, indent=indent, default=str))
 
 
-def local_time(moment: datetime | None, like: datetime) -> str:
-    """Show a UTC moment in the offset the user wrote their ``start`` in."""
-    if moment is None:
+_zone: tzinfo | None = None  # where human output shows times; None: the machine's local zone
+
+
+def set_zone(name: str | None) -> None:
+    """``--tz``: an IANA zone name (Asia/Shanghai), UTC, or local (the default)."""
+    global _zone
+    if name in (None, "", "local"):
+        _zone = None
+    elif name.upper() in ("UTC", "Z"):
+        _zone = timezone.utc
+    else:
+        try:
+            _zone = ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise click.BadParameter(f"{name!r} is not a time zone; use e.g. Asia/Shanghai, UTC or local") from None
+
+
+def show_time(moment: datetime | str | None) -> str:
+    """The one time format of human output: ``2026-12-01 02:00 +08:00``, in the --tz zone."""
+    if moment is None or moment == "":
         return "-"
-    offset = like.utcoffset() or timedelta(0)
-    return moment.astimezone(timezone(offset)).strftime("%Y-%m-%d %H:%M%z").replace("+0000", "Z")
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    local = moment.astimezone(_zone)
+    offset = int((local.utcoffset() or timedelta(0)).total_seconds() // 60)
+    sign = "-" if offset < 0 else "+"
+    return f"{local:%Y-%m-%d %H:%M} {sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"

@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "emulator": BASE,
     "commands": BASE
     | {"config", "schedule", "state", "plan", "engine", "execution", "providers", "output", "emulator", "hooks"},
-    "cli": BASE | {"commands", "config", "emulator", "__init__", "logs"},
+    "cli": BASE | {"commands", "config", "emulator", "__init__", "logs", "output"},
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from imagebak.commands.context import AppContext, parse_time, pass_app
-from imagebak.output import emit_json, format_option, local_time, table
+from imagebak.output import emit_json, format_option, show_time, table
 from imagebak.plan import build_plan
 
 
@@ -22,14 +22,14 @@ def plan(app: AppContext, at: str | None, fmt: str) -> None:
         emit_json({"at": now.isoformat(), "policies": [entry.to_json() for entry in entries]})
         return
     due = [e for e in entries if e.due]
-    click.echo(f"At {now.isoformat(timespec='minutes')}: {len(due)} of {len(entries)} policies due.")
+    click.echo(f"At {show_time(now)}: {len(due)} of {len(entries)} policies due.")
     if entries:
         rows = [
             (
                 e.policy.name,
                 f"{e.policy.account}/{e.policy.region}",
                 "DUE" if e.due else "-",
-                local_time(e.schedule.due_at, e.policy.start) if e.policy.enabled else "-",
+                show_time(e.schedule.due_at) if e.policy.enabled else "-",
                 len(e.policy.instances),
                 e.reason,
             )

@@ -10,7 +10,7 @@ from imagebak.commands.context import AppContext, pass_app
 from imagebak.config import config_path, validate_file
 from imagebak.config.schema import json_schema
 from imagebak.errors import ExitCode, one_line
-from imagebak.output import emit_json, format_option, local_time, table
+from imagebak.output import emit_json, format_option, show_time, table
 
 
 @click.group()
@@ -59,7 +59,7 @@ def list_policies(app: AppContext, fmt: str) -> None:
             f"{e.policy.account}/{e.policy.region}",
             "yes" if e.policy.enabled else "no",
             e.policy.every,
-            local_time(e.schedule.due_at, e.policy.start) if e.policy.enabled else "-",
+            show_time(e.schedule.due_at) if e.policy.enabled else "-",
             len(e.policy.instances),
             ",".join(t.region for t in e.policy.copy_to) or "-",
         )

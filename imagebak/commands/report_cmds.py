@@ -13,7 +13,7 @@ from imagebak.config.schema import parse_interval
 from imagebak.engine import inventory
 from imagebak.engine.inventory import Freshness, PointAge
 from imagebak.errors import ImagebakError
-from imagebak.output import emit_json, format_option, local_time, table
+from imagebak.output import emit_json, format_option, show_time, table
 from imagebak.ownership import TAG_INSTANCE
 from imagebak.plan import build_plan
 
@@ -38,8 +38,8 @@ def history(app: AppContext, policies: tuple[str, ...], since: str | None, fmt: 
     lines = [
         (
             r["policy"],
-            r["started_at"][:16],
-            (r["finished_at"] or "-")[:16],
+            show_time(r["started_at"]),
+            show_time(r["finished_at"]),
             _outcome(r),
             len(r["images"]),
             r["copies"],
@@ -128,11 +128,11 @@ class PolicyStatus:
         return {**asdict(self), "next_run": self.next_run.isoformat() if self.next_run else None}
 
     def row(self, now: datetime) -> tuple[object, ...]:
-        next_run = local_time(self.next_run, now) if self.next_run else "-"
+        next_run = show_time(self.next_run)
         return (
             self.policy,
             self.where,
-            (self.last_run or "-")[:16],
+            show_time(self.last_run),
             self.last_outcome or "-",
             self.in_flight or "-",
             next_run,

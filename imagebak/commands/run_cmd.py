@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 
@@ -98,13 +99,21 @@ def run(
             or (EMULATOR_POLL_SECONDS if connector.uses_only_emulator() else CLOUD_POLL_SECONDS),
             concurrency={n: a.concurrency for n, a in loaded.model.accounts.items() if a.concurrency},
         )
-        progress = (lambda line: click.echo(line, err=True)) if sys.stderr.isatty() and fmt == "text" else None
+        progress = _progress_in_place if sys.stderr.isatty() and fmt == "text" else None
         started = time.time()
         monitoring.run_started(loaded)
         report = engine.run(loaded, store, options, connector.provider, app.now, progress=progress)
+    if progress is not None:
+        click.echo("\r\033[K", err=True, nl=False)  # clear the progress line
     monitoring.run_finished(loaded, store, report, started)
     _print_report(report, fmt)
     raise click.exceptions.Exit(int(report.exit_code()))
+
+
+def _progress_in_place(line: str) -> None:
+    """On a terminal: one line, rewritten on each pass."""
+    width = shutil.get_terminal_size().columns - 1
+    click.echo("\r\033[K" + line[:width], err=True, nl=False)
 
 
 def _print_dry_run(executions: list[Execution], notes: list[Note], fmt: str) -> None:

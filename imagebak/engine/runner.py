@@ -255,7 +255,9 @@ class Engine:
         creating = [item.artifact.progress or 0 for item in self._images()]
         copying = sum(1 for item in self._copies() if item.artifact.state is not ArtifactState.AVAILABLE)
         images = ", ".join(f"{p}%" for p in creating[:8]) + (" ..." if len(creating) > 8 else "")
-        return f"waiting: {len(creating)} image(s) creating [{images}], {copying} copy(ies) in progress"
+        names = sorted({e.policy.name for e, _ in self._works()})
+        policies = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return f"{policies}: {len(creating)} image(s) creating [{images}], {copying} copy(ies) in progress"
 
 
 def _needs_tags(copy: Artifact) -> bool:
