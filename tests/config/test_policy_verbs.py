@@ -312,11 +312,14 @@ VERBS_ON_THE_REPO_FILE = {
     "edit vaults": (
         ["edit", "hw-whole-machine", "--copy-to", "cn-east-3:vault-new,cn-north-1:vault-n1", "--vault", "v-src"],
         [
-            "-      - {region: cn-east-3, vault: vault-dr-east-3}",
+            "-    vault: vault-n4                      # the CBR vault behind whole-machine images (required on the "
+            "real cloud)",
+            "+    vault: v-src                         # the CBR vault behind whole-machine images (required on the "
+            "real cloud)",
+            "-      - {region: cn-east-3, vault: vault-dr-east-3, retain: {last: 5}}   # the DR region keeps more",
             "-      - {region: cn-south-1, vault: vault-dr-south-1}",
             "+      - {region: cn-east-3, vault: vault-new}",
             "+      - {region: cn-north-1, vault: vault-n1}",
-            "+    vault: v-src",
         ],
     ),
     "copy": (
@@ -358,7 +361,7 @@ def test_the_repository_policy_file_after_delete_and_create(tmp_path: Path):
     after = path.read_text(encoding="utf-8")
     removed = [line for line in changed_lines(text, after) if line.startswith("-")]
     added = [line for line in changed_lines(text, after) if line.startswith("+")]
-    assert removed == ["-  - name: hw-whole-machine", *removed[1:]] and len(removed) == 12
+    assert removed == ["-  - name: hw-whole-machine", *removed[1:]] and len(removed) == 13
     assert added == [
         "+",
         "+  - name: 每周备份-db",
