@@ -318,7 +318,7 @@ VERBS_ON_THE_REPO_FILE = {
             "real cloud)",
             "-      - {region: cn-east-3, vault: vault-dr-east-3, retain: {last: 5}}   # the DR region keeps more",
             "-      - {region: cn-south-1, vault: vault-dr-south-1}",
-            "+      - {region: cn-east-3, vault: vault-new}",
+            "+      - {region: cn-east-3, vault: vault-new, retain: {last: 5}}         # the DR region keeps more",
             "+      - {region: cn-north-1, vault: vault-n1}",
         ],
     ),
