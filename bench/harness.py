@@ -340,10 +340,9 @@ class Probe:
     read_seconds: float = 0.0
     locked_seconds: float = 0.0
     wal_appends: int = 0  # journal lines appended (each fsync'ed)
-    wal_bytes: int = 0  # journal bytes appended, read from the log's size when it is compacted
+    wal_bytes: int = 0  # journal bytes appended (one JSON line per save)
     poll_passes: int = 0
     refs_polled: Counter[str] = field(default_factory=Counter)  # vendor -> refs asked for
-    poll_calls: Counter[str] = field(default_factory=Counter)  # vendor -> API calls made while polling
     poll_seconds: float = 0.0
     emulator_cpu: float = 0.0  # CPU seconds the emulator's request threads spent (HTTP + model)
     emulator_cpu_by_action: Counter[tuple[str, str]] = field(default_factory=Counter)  # front-end handling only
@@ -375,12 +374,10 @@ def _clocked(add: Callable[[float], None], clock: Callable[[], float] = time.per
 def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -> Iterator[None]:
     """Wrap the state store, the journal, the batched poll and the emulator's request handling; restore after.
 
-    The engine polls from its main loop while no other thread calls the cloud, so the emulator's
-    counters before and after one poll give exactly the status calls that poll made.
-    ``vendor_of`` maps account names to vendors. The emulator runs in this process and shares its
+    Status calls are counted afterwards by action (``VendorSetup.status_actions``); the poll wrapper
+    counts the refs asked for. ``vendor_of`` maps account names to vendors. The emulator runs in this process and shares its
     CPUs: its threads' CPU time is counted so that the cloud's cost can be told from imagebak's.
     """
-    counters = app.counters
     originals: list[tuple[Any, str, Any]] = []
 
     def patch(owner: Any, name: str, wrapper: Any) -> None:
@@ -388,7 +385,7 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
         setattr(owner, name, wrapper)
 
     original_write, original_read, original_locked = StateStore._write, StateStore.read, StateStore._locked
-    original_compact, original_append = Journal.compact, Journal._append
+    original_append = Journal._append
     original_poll = wait_step.poll
     original_handle = emulator_server._Handler.handle_one_request
 
@@ -411,28 +408,19 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
 
     def append(self: Journal, entry: dict[str, Any]) -> None:
         original_append(self, entry)
-        probe.add(wal_appends=1)
-
-    def compact(self: Journal) -> None:
-        # The engine compacts between passes, when no lane is appending, and compaction empties the
-        # log: its size now is what was appended since the last compaction.
-        fd = self._fd
-        size = os.fstat(fd).st_size if fd is not None else 0
-        original_compact(self)
-        probe.add(wal_bytes=size)
+        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        probe.add(wal_appends=1, wal_bytes=len(line) + 1)  # what the journal writes: one line per save
 
     def poll(ctx: Any, pending: Sequence[Any]) -> None:
+        # Polls of different accounts run at once, so the calls are told apart by action (status_actions),
+        # not by counting around this function.
         refs = Counter(vendor_of[execution.policy.account] for execution, _work, artifact in pending if artifact.ref)
-        before = counters.snapshot()
         try:
             with _clocked(lambda s: probe.add(poll_passes=1, poll_seconds=s)):
                 original_poll(ctx, pending)
         finally:
-            after = counters.snapshot()
             with probe.lock:
                 probe.refs_polled.update(refs)
-                for vendor, actions in after.items():
-                    probe.poll_calls[vendor] += sum(actions.values()) - sum(before.get(vendor, {}).values())
 
     def handle_one_request(self: Any) -> None:
         with _clocked(lambda s: probe.add(emulator_cpu=s), time.thread_time):
@@ -459,7 +447,6 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
     patch(StateStore, "read", read)
     patch(StateStore, "_locked", locked)
     patch(Journal, "_append", append)
-    patch(Journal, "compact", compact)
     patch(wait_step, "poll", poll)
     patch(emulator_server._Handler, "handle_one_request", handle_one_request)
     try:
@@ -531,13 +518,13 @@ def run_imagebak(
 
 
 def vendor_figures(ids: Mapping[str, list[str]], run: RunResult) -> dict[str, dict[str, Any]]:
-    """Per vendor: calls per instance, status calls (those made inside the poll) and how well they batch."""
+    """Per vendor: calls per instance, status calls (the vendor's status actions) and how well they batch."""
     out: dict[str, dict[str, Any]] = {}
     for vendor, instances in ids.items():
         n = len(instances)
         actions = run.calls.get(vendor, {})
         calls = sum(actions.values())
-        status = run.probe.poll_calls[vendor]
+        status = sum(actions.get(action, 0) for action in VENDORS[vendor].status_actions)
         refs = run.probe.refs_polled[vendor]
         out[vendor] = {
             "instances": n,
