@@ -50,9 +50,11 @@ def test_trials_kill_runs_mid_execution_and_the_checker_finds_nothing(tmp_path: 
         assert result.anomalies == [], (result.plan, result.anomalies)
         assert not result.report.in_flight and not result.stuck
         assert result.seconds < 60
-    # Not vacuous: the kills struck live processes that left executions in flight ...
-    assert all(r.landed for r in results), [(r.plan.number, dict(r.exit_codes)) for r in results]
-    assert sum(r.interrupted for r in results) >= 3
+    # Not vacuous: the kills struck live processes that left executions in flight (the overlap trial's
+    # first run may finish before its kill on a loaded machine: it is there for the lock) ...
+    killed = [r for r in results if r.plan.variant != "overlap"]
+    assert all(r.landed for r in killed), [(r.plan.number, dict(r.exit_codes)) for r in results]
+    assert sum(r.interrupted for r in killed) >= 2
     assert all(r.followups >= 1 for r in results if r.interrupted)
     # ... images and copies were made (two instances, two copy regions per execution) ...
     assert sum(r.report.new_images for r in results) >= 2 * len(PLANS)
