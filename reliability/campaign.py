@@ -20,6 +20,7 @@ Only loopback traffic; the fixture's fake credentials only.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import queue
@@ -104,6 +105,8 @@ def run_campaign(
 ) -> tuple[list[TrialResult], float]:
     """Run the planned trials in lanes until done or out of time; results in trial order, and seconds."""
     plans = plan_trials(options.trials, options.seed, options.vendors)
+    if options.only:
+        plans = [plan for plan in plans if plan.number in options.only]
     todo: queue.Queue[TrialPlan] = queue.Queue()
     for plan in plans:
         todo.put(plan)
@@ -122,8 +125,14 @@ def run_campaign(
                 result = lane.run(plan)
                 with lock:
                     results.append(result)
+                    if options.results:
+                        line = {**result.to_json(), "world": str(lane.folder(plan.vendor))}
+                        with options.results.open("a", encoding="utf-8") as sink:
+                            sink.write(json.dumps(line) + "\n")
                     for anomaly in result.anomalies:
                         report(f"trial {_describe(plan)}: {anomaly} (world kept: {lane.folder(plan.vendor)})")
+                    for failed in result.report.failed:
+                        report(f"trial {_describe(plan)}: note: {failed}")
                     if len(results) % options.progress == 0:
                         report(_progress(results, time.monotonic() - started))
         finally:
@@ -161,7 +170,7 @@ def summary(results: Sequence[TrialResult], elapsed: float, options: argparse.Na
     interrupted = sum(r.interrupted for r in results)
     locks = Counter(r.lock for r in results if r.lock)
     lines = [
-        f"reliability campaign: {total} of {options.trials} trials in {elapsed / 60:.1f} min "
+        f"reliability campaign: {total} of {len(options.only) or options.trials} trials in {elapsed / 60:.1f} min "
         f"(seed {options.seed}, time scale {options.time_scale:g}, {options.lanes} lane(s))",
         f"  per vendor:   {count(lambda r: r.plan.vendor, options.vendors)}",
         f"  per variant:  {count(lambda r: r.plan.variant, list(VARIANTS))}",
@@ -174,7 +183,8 @@ def summary(results: Sequence[TrialResult], elapsed: float, options: argparse.Na
         f"  follow-ups:   {sum(r.followups for r in results)} runs; "
         f"most for one trial {max((r.followups for r in results), default=0)}; "
         f"slow exits (SIGKILLed after grace) {sum(r.slow_exits for r in results)}",
-        f"  images:       {sum(x.new_images for x in reports)} made, {sum(x.new_copies for x in reports)} copies",
+        f"  images:       {sum(x.new_images for x in reports)} made, {sum(x.new_copies for x in reports)} copies; "
+        f"instances that finished failed: {sum(len(x.failed) for x in reports)}",
         "  checker:      "
         f"duplicates {sum(len(x.duplicates) for x in reports)}, "
         f"untracked {sum(len(x.untracked) for x in reports)}, "
@@ -245,6 +255,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="where worlds live (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep every world's folder, not only those with findings")
     parser.add_argument("--progress", type=int, default=25, help="print a progress line every N trials")
+    parser.add_argument(
+        "--only",
+        type=lambda text: {int(n) for n in text.split(",") if n.strip()},
+        default=set(),
+        help="run only these trial numbers of the plan (e.g. 93,477: replay trials with the same plan)",
+    )
+    parser.add_argument("--results", type=Path, help="append one JSON line per trial to this file")
     options = parser.parse_args(argv)
     unknown = sorted(set(options.vendors) - set(VENDORS))
     if unknown or not options.vendors:

@@ -14,6 +14,9 @@ Rules (issue #12):
 - **unreadable**: ``imagebak policy list`` and ``imagebak run --dry-run`` exit 0.
 - **stuck** is judged by the trial (bounded follow-up runs); the checker reports what is in flight.
 
+It also lists instances that finished ``failed`` (not a rule: a storm may fail one for good reason,
+but a kill should not), so that a run which gave up on an instance is seen and can be looked into.
+
 The history keeps only the last executions of a policy, so ids seen in the state are remembered for
 the life of the world: an image checked once stays tracked.
 """
@@ -94,6 +97,7 @@ class Known:
     keys: set[str] = field(default_factory=set)  # of in-flight artifacts
     in_flight: list[str] = field(default_factory=list)  # "<policy key> <run id>" of unfinished executions
     done: list[dict[str, Any]] = field(default_factory=list)  # history entries' instances that are done
+    failed: list[str] = field(default_factory=list)  # "<run> <instance>: <reason>" of failed instances
 
 
 def _work_ids(work: Mapping[str, Any]) -> Iterator[tuple[str | None, str | None]]:
@@ -143,10 +147,12 @@ def read_known(state_path: Path, journals: Iterable[Path]) -> Known:
 
 
 def _add_finished(known: Known, finished: Mapping[str, Any]) -> None:
-    for instance in (finished.get("instances") or {}).values():
+    for instance_id, instance in (finished.get("instances") or {}).items():
         known.image_ids.update(_summary_ids(instance))
         if instance.get("status") == "done":
             known.done.append(instance)
+        elif instance.get("status") == "failed":
+            known.failed.append(f"{finished.get('run_id')} {instance_id}: {instance.get('reason')}")
 
 
 @dataclass
@@ -158,7 +164,7 @@ class CheckReport:
     missing: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     in_flight: list[str] = field(default_factory=list)
-    journals_left: int = 0
+    failed: list[str] = field(default_factory=list)  # instances that finished failed (informational)
     new_images: int = 0
     new_copies: int = 0
     owned: int = 0
@@ -203,6 +209,7 @@ class Checker:
             if status.get(image_id) != "available"
         )
         report.unreadable = [f"{command} exited {code}" for command, code in cli_exits.items() if code != 0]
+        report.failed = self._new(f"failed instance {line}" for line in known.failed)
         return report
 
     def _new(self, findings: Iterable[str]) -> list[str]:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from reliability.checker import Checker, CheckReport, read_known
@@ -103,6 +103,25 @@ class TrialResult:
     faults: Counter[str] = field(default_factory=Counter)  # injected faults that struck, by kind
     report: CheckReport = field(default_factory=CheckReport)
     seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """One line of ``--results``: the plan (to replay it with ``--only``), what happened, what was found."""
+        return {
+            "plan": asdict(self.plan),
+            "landed": self.landed,
+            "interrupted": self.interrupted,
+            "exit_codes": {role: list(codes) for role, codes in self.exit_codes.items()},
+            "followups": self.followups,
+            "stuck": self.stuck,
+            "lock": self.lock,
+            "slow_exits": self.slow_exits,
+            "faults": dict(self.faults),
+            "anomalies": self.anomalies,
+            "failed": self.report.failed,
+            "new_images": self.report.new_images,
+            "new_copies": self.report.new_copies,
+            "seconds": round(self.seconds, 2),
+        }
 
     @property
     def anomalies(self) -> list[str]:
