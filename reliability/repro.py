@@ -3,6 +3,7 @@
     /work/main/.venv/bin/python reliability/repro.py journal-order   # duplicate copy after a crash
     /work/main/.venv/bin/python reliability/repro.py cleanup-leak    # untracked failed image
     /work/main/.venv/bin/python reliability/repro.py jd-copy-batch   # duplicate JD copy, no crash needed
+    /work/main/.venv/bin/python reliability/repro.py data-image-leak # Huawei: a failed attempt's data image
 
 Each prints what it saw and exits 1 while the bug is there, 0 once it is fixed.
 docs/reliability.md explains both findings.
@@ -135,7 +136,7 @@ def cleanup_leak() -> bool:
     """
 
     def arrange(world: World) -> None:
-        world.admin("POST", "fail-next-creations", {"n": 1, "reason": "repro"})
+        _fail_next_creation(world)
         world.admin(
             "POST", "faults", {"vendor": "aliyun", "action": "DeleteImage", "error_rate": 1.0, "error_status": 503}
         )
@@ -146,6 +147,39 @@ def cleanup_leak() -> bool:
         "REPRODUCED: a failed image whose delete failed is no longer in the state (leaked)",
         "not reproduced: every owned image is tracked",
     )
+
+
+def data_image_leak() -> bool:
+    """Huawei ``disks: [vda, vdb]``: one CreateImage makes a system image and a data image; when the
+    system image fails, only it is deleted before the attempt is made again.
+
+    ``Engine._image_failed`` discards ``image.image_id`` and nothing of ``image.extra_image_ids`` (or
+    of the job's other images), so the failed attempt's data image stays, available, with imagebak's
+    tags and the same run: a second data image of vdb for one execution, known to no record.
+    Here: the emulator fails the next creation half-way (the job's system image), nothing else.
+    """
+
+    def arrange(world: World) -> None:
+        _edit_config(world, lambda config: config.update(policies=[config["policies"][1]]))  # rel-hw-data only
+        _fail_next_creation(world)
+
+    report = _run_once("huawei", 1, arrange, poll="0.1")
+    return _verdict(
+        report.duplicates + report.untracked,
+        "REPRODUCED: the failed attempt's data image was left behind (duplicate, untracked)",
+        "not reproduced: nothing of the failed attempt is left",
+    )
+
+
+def _edit_config(world: World, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change the world's policies.yaml (written when it started) before imagebak runs."""
+    config = yaml.safe_load(world.config.read_text(encoding="utf-8"))
+    change(config)
+    world.config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def _fail_next_creation(world: World) -> None:
+    world.admin("POST", "fail-next-creations", {"n": 1, "reason": "repro"})
 
 
 def jd_copy_batch() -> bool:
@@ -163,9 +197,7 @@ def jd_copy_batch() -> bool:
     """
 
     def arrange(world: World) -> None:
-        config = yaml.safe_load(world.config.read_text(encoding="utf-8"))
-        config["accounts"]["rel"]["concurrency"] = 1
-        world.config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        _edit_config(world, lambda config: config["accounts"]["rel"].update(concurrency=1))
         world.admin("POST", "faults", {"vendor": "jdcloud", "action": "copyImages", "throttle_rate": 0.5})
 
     seed = next(n for n in range(10_000) if _draws(n, 2) == [False, True])
@@ -209,6 +241,7 @@ REPRODUCERS: dict[str, Callable[[], bool]] = {
     "journal-order": journal_order,
     "cleanup-leak": cleanup_leak,
     "jd-copy-batch": jd_copy_batch,
+    "data-image-leak": data_image_leak,
 }
 
 
