@@ -18,6 +18,7 @@ from imagebak.emulator.model import CloudError
 WILDCARD = "*"
 DEFAULT_HANG_SECONDS = 30.0  # long enough for any client timeout, short enough to free the thread
 ERROR_STATUSES = {500: "internal", 503: "unavailable"}
+RATES = ("throttle_rate", "error_rate", "slow_rate")  # probabilities per call, drawn from the seeded RNG
 
 
 @dataclass
@@ -29,19 +30,29 @@ class FaultRule:
     throttle_rate: float = 0.0  # probability 0..1 per call
     throttle_next: int = 0  # the next N calls are throttled
     error_next: int = 0  # the next N calls fail with error_status
+    error_rate: float = 0.0  # probability 0..1 per call of failing with error_status
     error_status: int = 500  # 500 (internal) or 503 (unavailable)
     delay_seconds: float = 0.0  # every call is slowed by this much, then processed
+    slow_rate: float = 0.0  # probability 0..1 per call of being slowed by slow_seconds, then processed
+    slow_seconds: float = 0.0
     hang: bool = False  # every call hangs (up to hang_seconds) and is never processed
     hang_seconds: float = DEFAULT_HANG_SECONDS
 
     def validate(self) -> None:
-        if not 0.0 <= self.throttle_rate <= 1.0:
-            raise ValueError("throttle_rate must be between 0 and 1")
+        for name in RATES:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        # One draw per call decides between throttling and an error, so the two rates are exact
+        # shares of the calls; they cannot add up to more than every call.
+        if self.throttle_rate + self.error_rate > 1.0:
+            raise ValueError("throttle_rate + error_rate must not exceed 1")
         if self.error_status not in ERROR_STATUSES:
             raise ValueError("error_status must be 500 or 503")
-        for name in ("throttle_next", "error_next", "delay_seconds", "hang_seconds"):
+        for name in ("throttle_next", "error_next", "delay_seconds", "slow_seconds", "hang_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if self.slow_rate and not self.slow_seconds:
+            raise ValueError("slow_rate needs slow_seconds > 0")  # else it would silently do nothing
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
@@ -52,9 +63,8 @@ class FaultRule:
             raise ValueError(f"unknown fault setting(s): {', '.join(unknown)}")
         try:
             rule = cls(**data)
-            rule.throttle_rate = float(rule.throttle_rate)
-            rule.delay_seconds = float(rule.delay_seconds)
-            rule.hang_seconds = float(rule.hang_seconds)
+            for name in (*RATES, "delay_seconds", "slow_seconds", "hang_seconds"):
+                setattr(rule, name, float(getattr(rule, name)))
             rule.throttle_next, rule.error_next = int(rule.throttle_next), int(rule.error_next)
             rule.error_status, rule.hang = int(rule.error_status), bool(rule.hang)
         except (TypeError, ValueError) as exc:
@@ -110,7 +120,11 @@ class FaultInjector:
             self._injected.clear()
 
     def before(self, vendor: str, action: str) -> None:
-        """Apply the matching rule: sleep, hang, or raise a throttled/internal/unavailable CloudError."""
+        """Apply the matching rule: sleep, hang, or raise a throttled/internal/unavailable CloudError.
+
+        A slowed call (``slow_rate``) waits like a delayed one, then goes on to its throttle or error
+        decision, if any: a slow answer can still be a refusal, as on a congested cloud.
+        """
         with self._lock:
             rule = self._match(vendor, action)
             if rule is None:
@@ -120,7 +134,11 @@ class FaultInjector:
                 self._injected[(vendor, action, decision)] += 1
             if rule.delay_seconds:
                 self._injected[(vendor, action, "delayed")] += 1
-            delay, hang_for, status = rule.delay_seconds, rule.hang_seconds, rule.error_status
+            slow = decision != "hung" and self._slowed(rule)
+            if slow:
+                self._injected[(vendor, action, "slowed")] += 1
+            delay = rule.delay_seconds + (rule.slow_seconds if slow else 0.0)
+            hang_for, status = rule.hang_seconds, rule.error_status
             release = self._release
         if decision == "hung":
             release.wait(hang_for)
@@ -149,9 +167,17 @@ class FaultInjector:
         if rule.error_next:
             rule.error_next -= 1
             return "error"
-        if rule.throttle_rate and self._rng.random() < rule.throttle_rate:
-            return "throttled"
+        if rule.throttle_rate or rule.error_rate:
+            draw = self._rng.random()  # one draw for both rates: each is an exact share of the calls
+            if draw < rule.throttle_rate:
+                return "throttled"
+            if draw < rule.throttle_rate + rule.error_rate:
+                return "error"
         return None
+
+    def _slowed(self, rule: FaultRule) -> bool:
+        """Whether this call is one of the ``slow_rate`` share that waits ``slow_seconds`` first."""
+        return bool(rule.slow_rate) and self._rng.random() < rule.slow_rate
 
 
 class Counters:
