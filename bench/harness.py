@@ -375,8 +375,9 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
     """Wrap the state store, the journal, the batched poll and the emulator's request handling; restore after.
 
     Status calls are counted afterwards by action (``VendorSetup.status_actions``); the poll wrapper
-    counts the refs asked for. ``vendor_of`` maps account names to vendors. The emulator runs in this process and shares its
-    CPUs: its threads' CPU time is counted so that the cloud's cost can be told from imagebak's.
+    counts the refs asked for. ``vendor_of`` maps account names to vendors. The emulator runs in this
+    process and shares its CPUs: its threads' CPU time is counted so that the cloud's cost can be told
+    from imagebak's.
     """
     originals: list[tuple[Any, str, Any]] = []
 
@@ -406,10 +407,17 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
         with original_locked(self), _clocked(lambda s: probe.add(locked_seconds=s)):
             yield
 
-    def append(self: Journal, entry: dict[str, Any]) -> None:
-        original_append(self, entry)
-        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        probe.add(wal_appends=1, wal_bytes=len(line) + 1)  # what the journal writes: one line per save
+    def append(self: Journal, build: Callable[[], dict[str, Any]]) -> None:
+        sizes: list[int] = []
+
+        def measured() -> dict[str, Any]:
+            entry = build()
+            sizes.append(len(json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) + 1)
+            return entry
+
+        original_append(self, measured)
+        if sizes:
+            probe.add(wal_appends=1, wal_bytes=sizes[0])  # what the journal writes: one line per save
 
     def poll(ctx: Any, pending: Sequence[Any]) -> None:
         # Polls of different accounts run at once, so the calls are told apart by action (status_actions),

@@ -23,7 +23,10 @@ INTERNAL_ERROR = 70
 COMMANDS = {
     "emulator": ("imagebak.emulator.cli:emulator", "Local cloud emulator for Aliyun ECS, Huawei IMS and JD Cloud VM."),
     "plan": ("imagebak.commands.plan_cmd:plan", "Show which policies are due now (or --at TIME), and why."),
-    "policy": ("imagebak.commands.policy_cmds:policy", "Check, list and edit the policy file (create, attach, copy...)."),
+    "policy": (
+        "imagebak.commands.policy_cmds:policy",
+        "Check, list and edit the policy file (create, attach, copy...).",
+    ),
     "run": ("imagebak.commands.run_cmd:run", "Create due images, wait for them, copy them to other regions."),
     "status": ("imagebak.commands.report_cmds:status", "Per policy: the last run, work in flight, the next run."),
     "history": ("imagebak.commands.report_cmds:history", "Past executions, one line each."),

@@ -247,6 +247,7 @@ class _HistoryInstance(_Record):
     reason: str
     image_id: str | None
     extra_image_ids: list[str] = Field(default_factory=list)  # Huawei data-disk images of the same backup
+    leftovers: list[str] = Field(default_factory=list)  # failed images the cloud would not delete
     copies: dict[str, str]
 
 

@@ -108,11 +108,14 @@ def _work_ids(work: Mapping[str, Any]) -> Iterator[tuple[str | None, str | None]
         yield artifact.get("ref"), None
         for extra in artifact.get("extra_image_ids") or []:
             yield extra, None
+    for leftover in work.get("leftovers") or []:  # failed images the cloud would not delete, kept on record
+        yield leftover, None
 
 
 def _summary_ids(instance: Mapping[str, Any]) -> Iterator[str]:
     """Image ids of one instance in a finished execution's summary."""
     yield from filter(None, [instance.get("image_id"), *(instance.get("extra_image_ids") or [])])
+    yield from instance.get("leftovers") or []
     yield from filter(None, (instance.get("copies") or {}).values())
 
 

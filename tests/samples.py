@@ -52,6 +52,7 @@ EXECUTION: dict[str, Any] = {
             "reason": "",
             "devices": ["vda", "vdb"],
             "error": None,
+            "leftovers": [],
             "image": {
                 "key": "k-image",
                 "name": "web-i-1-20261201T0000Z",

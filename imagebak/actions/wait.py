@@ -46,10 +46,10 @@ def _settle(ctx: StepContext, item: WorkItem, status: ImageStatus) -> None:
     artifact.finished_at = ctx.now().isoformat()
     artifact.image_id = status.image_id or artifact.image_id
     artifact.name = status.name or artifact.name  # the name the cloud actually gave it (JD shortens)
+    artifact.extra_image_ids = list(status.extra_image_ids) or artifact.extra_image_ids  # failed ones too: cleanup
     if status.state is ImageState.AVAILABLE:
         artifact.fire(ArtifactEvent.READY)
         artifact.size_gb = status.size_gb or artifact.size_gb
-        artifact.extra_image_ids = list(status.extra_image_ids)
         artifact.progress = 100
     else:
         artifact.fire(ArtifactEvent.BROKEN)

@@ -19,6 +19,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -47,15 +48,20 @@ class Journal:
         self._path = store.path.with_name(f"{store.path.name}.wal.{os.getpid()}-{secrets.token_hex(4)}")
         self._pending: list[Entry] = []  # appended since the last compaction, in order
         self._compacted = time.monotonic()
+        self._closed = False
 
     def save_instance(self, execution: Execution, work: InstanceWork) -> None:
-        """Persist one instance's record (the unit that changes with each cloud call)."""
-        self._append({"key": execution.policy_key, "run": execution.run_id, "work": asdict(work)})
+        """Persist one instance's record (the unit that changes with each cloud call).
+
+        The record is read under the journal's lock: two lanes working on copies of one instance
+        then append their snapshots in the order they took them, so the last line is the latest.
+        """
+        self._append(lambda: {"key": execution.policy_key, "run": execution.run_id, "work": asdict(work)})
 
     def finish(self, execution: Execution) -> None:
         """Move a finished execution into the history; its available images become recovery points."""
         self._append(
-            {
+            lambda: {
                 "key": execution.policy_key,
                 "run": execution.run_id,
                 "finished": _summary(execution),
@@ -65,7 +71,7 @@ class Journal:
 
     def pruned(self, policy_key: str, point: Point) -> None:
         """A recovery point's images are deleted: it is no longer tracked."""
-        self._append({"key": policy_key, "run": point["run"], "pruned": _point_id(point)})
+        self._append(lambda: {"key": policy_key, "run": point["run"], "pruned": _point_id(point)})
 
     def compact(self, *, unless_small: bool = False) -> None:
         """Fold what this process logged into the state file, then empty its log.
@@ -88,7 +94,9 @@ class Journal:
                 _checked(lambda fd=self._fd: os.ftruncate(fd, 0), self._path, "empty the journal")
 
     def close(self) -> None:
-        """Compact, remove this process's log and release its lock."""
+        """Stop journaling, compact, remove this process's log and release its lock."""
+        with self._lock:
+            self._closed = True
         self.compact()
         with self._lock:
             if self._fd is not None:
@@ -96,11 +104,18 @@ class Journal:
                 os.close(self._fd)
                 self._fd = None
 
-    def _append(self, entry: Entry) -> None:
-        """Write under the lock (lines stay whole and in order), fsync outside it: threads that append at
-        once share the disk's flush instead of queueing behind each other's."""
-        line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    def _append(self, build: Callable[[], Entry]) -> None:
+        """Build and write under the lock (lines stay whole and in the order of what they record), fsync
+        outside it: threads that append at once share the disk's flush instead of queueing behind it.
+
+        After ``close`` (the run has ended or was interrupted) nothing more is written: a lane still in
+        a cloud call then leaves its artifact ``submitting``, which the next run adopts.
+        """
         with self._lock:
+            if self._closed:
+                return
+            entry = build()
+            line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
             fd = self._open()
             _checked(lambda: os.write(fd, line), self._path, "append to the journal")
             self._pending.append(entry)
@@ -260,6 +275,7 @@ def _summary(execution: Execution) -> dict[str, Any]:
                 "reason": w.reason,
                 "image_id": w.image.image_id if w.image else None,
                 "extra_image_ids": list(w.image.extra_image_ids) if w.image else [],
+                "leftovers": list(w.leftovers),
                 "copies": {k: c.image_id for k, c in w.copies.items() if c.image_id},
             }
             for iid, w in execution.instances.items()

@@ -8,6 +8,7 @@ The engine orchestrates and decides states through the transition tables in
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
@@ -23,6 +24,8 @@ from imagebak.execution.records import Artifact, Execution, InstanceWork, WorkIt
 from imagebak.execution.states import ArtifactState, Outcome, WorkEvent, WorkStatus
 from imagebak.providers import retry
 from imagebak.providers.base import ProviderError
+
+DELETE_PASSES = 5  # passes a refused delete of a failed image is tried before it is kept on record instead
 
 
 class Engine:
@@ -43,6 +46,7 @@ class Engine:
         self.executions: list[Execution] = []
         self._deadline = float("inf")
         self._stranded = False  # a lane was still in a cloud call when the deadline passed
+        self._delete_tries: Counter[str] = Counter()  # failed artifact key -> passes its delete was refused
 
     def advance(self, executions: list[Execution]) -> bool:
         """Returns True if the deadline stopped the wait."""
@@ -195,12 +199,25 @@ class Engine:
             reason = f"image {image.image_id or image.ref} failed: {image.detail}"
             self._end(execution, work, Outcome.FAILED, reason, "ImageFailed", step="wait")
             return
-        cleanup_step.discard(self.ctx, execution, image.region, image.image_id)
+        if not self._discarded(execution, work, image):
+            return  # it stays recorded as failed; deleting it is tried again on the next pass
         work.image = create_step.new_image_artifact(self.ctx, execution, work, attempt=image.attempt + 1)
         work.image.size_gb, work.image.encrypted = image.size_gb, image.encrypted
         work.fire(WorkEvent.IMAGE_RETRY)
         self.ctx.save(execution, work)
         self.ctx.event(execution, work, step="create", outcome="retry", attempt=work.image.attempt)
+
+    def _discarded(self, execution: Execution, work: InstanceWork, failed: Artifact) -> bool:
+        """Whether a failed image is out of the way of its retry: deleted, or, when the cloud keeps
+        refusing, kept on record (``leftovers``) so it is never forgotten."""
+        if cleanup_step.discard(self.ctx, execution, failed):
+            return True
+        self._delete_tries[failed.key] += 1
+        if self._delete_tries[failed.key] < DELETE_PASSES:
+            return False
+        work.leftovers += [i for i in (failed.image_id, *failed.extra_image_ids) if i and i not in work.leftovers]
+        self.ctx.event(execution, work, step="cleanup", outcome="left-on-record", image_ids=work.leftovers)
+        return True
 
     def _submit_copies(self) -> None:
         planned = [item for item in self._copies() if item.artifact.open]
@@ -213,7 +230,8 @@ class Engine:
             if _needs_tags(copy):
                 copy_step.tag(self.ctx, WorkItem(execution, work, copy))
             elif copy.state is ArtifactState.FAILED and copy.attempt <= execution.policy.retry_failed:
-                cleanup_step.discard(self.ctx, execution, copy.region, copy.image_id)
+                if not self._discarded(execution, work, copy):
+                    continue  # stays recorded as failed until the cloud lets it be deleted
                 copy_step.replan_failed(execution, work, f"{copy.region}/{copy.source_image_id}")
                 self.ctx.save(execution, work)
         for execution, work in self._works(WorkStatus.COPYING):
@@ -239,7 +257,7 @@ class Engine:
             step="done",
             outcome=Outcome.OK.value,
             image_id=work.image.image_id if work.image else None,
-            copies={c.region: c.image_id for c in copies if c.image_id},
+            copies={f"{c.region}/{c.source_image_id}": c.image_id for c in copies if c.image_id},
             skipped={c.region: c.outcome for c in copies if c.state is ArtifactState.SKIPPED} or None,
             message=work.reason or None,
         )

@@ -65,6 +65,7 @@ class InstanceWork:
     image: Artifact | None = None
     copies: dict[str, Artifact] = field(default_factory=dict)  # "<dest region>/<source image id>"
     error: dict[str, Any] | None = None
+    leftovers: list[str] = field(default_factory=list)  # failed images the cloud would not delete: on record
 
     @property
     def terminal(self) -> bool:
