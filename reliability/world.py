@@ -57,6 +57,7 @@ POLICIES: dict[str, list[dict[str, Any]]] = {
             "name": "rel-hw-whole",
             "region": "cn-north-4",
             "instances": ["6aa8b9e0-231b-4e14-b291-35bdd70a39d1"],
+            "vault": "vault-n4",  # whole-machine images: the source region's CBR vault
             "copy_to": [
                 {"region": "cn-east-3", "vault": "vault-dr-east-3"},
                 {"region": "cn-south-1", "vault": "vault-dr-south-1"},

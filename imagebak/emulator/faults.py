@@ -37,6 +37,7 @@ class FaultRule:
     slow_seconds: float = 0.0
     hang: bool = False  # every call hangs (up to hang_seconds) and is never processed
     hang_seconds: float = DEFAULT_HANG_SECONDS
+    lose_reply_next: int = 0  # the next N calls are processed, then the connection closes without an answer
 
     def validate(self) -> None:
         for name in RATES:
@@ -48,7 +49,7 @@ class FaultRule:
             raise ValueError("throttle_rate + error_rate must not exceed 1")
         if self.error_status not in ERROR_STATUSES:
             raise ValueError("error_status must be 500 or 503")
-        for name in ("throttle_next", "error_next", "delay_seconds", "slow_seconds", "hang_seconds"):
+        for name in ("throttle_next", "error_next", "lose_reply_next", "delay_seconds", "slow_seconds", "hang_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.slow_rate and not self.slow_seconds:
@@ -66,6 +67,7 @@ class FaultRule:
             for name in (*RATES, "delay_seconds", "slow_seconds", "hang_seconds"):
                 setattr(rule, name, float(getattr(rule, name)))
             rule.throttle_next, rule.error_next = int(rule.throttle_next), int(rule.error_next)
+            rule.lose_reply_next = int(rule.lose_reply_next)
             rule.error_status, rule.hang = int(rule.error_status), bool(rule.hang)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid fault setting: {exc}") from None
@@ -119,8 +121,9 @@ class FaultInjector:
         with self._lock:
             self._injected.clear()
 
-    def before(self, vendor: str, action: str) -> None:
+    def before(self, vendor: str, action: str) -> bool:
         """Apply the matching rule: sleep, hang, or raise a throttled/internal/unavailable CloudError.
+        True when the call is to be processed and its answer then lost (``lose_reply_next``).
 
         A slowed call (``slow_rate``) waits like a delayed one, then goes on to its throttle or error
         decision, if any: a slow answer can still be a refusal, as on a congested cloud.
@@ -128,7 +131,7 @@ class FaultInjector:
         with self._lock:
             rule = self._match(vendor, action)
             if rule is None:
-                return
+                return False
             decision = self._decide(rule)
             if decision:
                 self._injected[(vendor, action, decision)] += 1
@@ -149,6 +152,7 @@ class FaultInjector:
             raise CloudError("throttled", "request was denied due to request throttling (injected fault)")
         if decision == "error":
             raise CloudError(ERROR_STATUSES[status], f"injected HTTP {status} fault")
+        return decision == "reply-lost"
 
     def _match(self, vendor: str, action: str) -> FaultRule | None:
         for key in ((vendor, action), (vendor, WILDCARD), (WILDCARD, action), (WILDCARD, WILDCARD)):
@@ -167,6 +171,9 @@ class FaultInjector:
         if rule.error_next:
             rule.error_next -= 1
             return "error"
+        if rule.lose_reply_next:
+            rule.lose_reply_next -= 1
+            return "reply-lost"
         if rule.throttle_rate or rule.error_rate:
             draw = self._rng.random()  # one draw for both rates: each is an exact share of the calls
             if draw < rule.throttle_rate:

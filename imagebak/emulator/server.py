@@ -104,8 +104,10 @@ class EmulatorApp:
 
     def _serve(self, fe: FrontEnd, action: str, req: WireRequest) -> WireResponse:
         try:
-            self.faults.before(fe.vendor, action)
-            return fe.handle(req)
+            lost = self.faults.before(fe.vendor, action)
+            resp = fe.handle(req)
+            resp.drop = lost
+            return resp
         except CloudError as exc:
             return self._error(fe, req, exc)
         except Exception:
@@ -309,6 +311,9 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         resp = self.server.app.dispatch(req)
+        if resp.drop:  # the call was processed; the client never hears so
+            self.close_connection = True
+            return
         self.send_response(resp.status)
         for key, value in resp.headers.items():
             if key.lower() != "content-length":

@@ -71,6 +71,7 @@ class WireResponse:
     headers: dict[str, str] = field(default_factory=dict)
     # Why the request was refused, for the request log only (never sent): set on every error answer.
     reason: str | None = None
+    drop: bool = False  # processed, but the connection closes without this answer (a lost reply)
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> WireResponse:

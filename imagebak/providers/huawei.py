@@ -195,6 +195,16 @@ def _kind_for_status(status: int) -> ErrorKind:
     return ErrorKind.INVALID if 400 <= status < 500 else ErrorKind.UNKNOWN
 
 
+def _quiet_sdk_logger(client_name: str) -> None:
+    """The SDK's logger has no handler and does not propagate, so Python prints its errors (which imagebak
+    classifies and reports itself) straight to stderr, into a cron job's JSON log. Route it through
+    ``logging`` instead, where imagebak shows vendor SDK messages only with -vv."""
+    logger = logging.getLogger(f"HuaweiCloud-SDK-{client_name}")
+    logger.propagate = True
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+
+
 def build(settings: ProviderSettings) -> Provider:
     return HuaweiProvider(settings)
 
@@ -265,6 +275,7 @@ class HuaweiProvider(Provider):
 
     def _build_client(self, service: str, region: str) -> Any:
         client_cls, region_cls = _SERVICES[service]
+        _quiet_sdk_logger(client_cls.__name__)
         config = HttpConfig.get_default_config()
         timeout = self.settings.timeout_seconds
         config.timeout = (min(5.0, timeout), timeout)
