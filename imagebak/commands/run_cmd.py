@@ -40,7 +40,11 @@ def _deadline(text: str) -> float:
 @click.option("--all", "all_policies", is_flag=True, help="Run every enabled policy now, due or not.")
 @click.option("--instance", metavar="ID", help="Only this instance (of the named policy, or of its own policy).")
 @click.option("--force", is_flag=True, help="Allow a manual run within 12 hours of the previous one.")
-@click.option("--dry-run", is_flag=True, help="Print every cloud call that would be made; change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="List the cloud calls a run would make, without making any (no credentials needed); nothing is written.",
+)
 @click.option(
     "--wait/--no-wait",
     default=None,
