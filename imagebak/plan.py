@@ -67,8 +67,8 @@ def _renamed_from(state: State, policy: Policy, known: set[str]) -> datetime | N
     (A different set of instances makes it another policy.)"""
     last_runs = []
     for key, entry in state.policies.items():
-        account, region, _name = key.rsplit("/", 2)
-        if key in known or (account, region) != (policy.account, policy.region):
+        parts = key.rsplit("/", 2)  # account/region/name; a key of another shape is no predecessor
+        if key in known or len(parts) != 3 or (parts[0], parts[1]) != (policy.account, policy.region):
             continue
         runs = [*(entry.get("history") or [])[-1:], *(entry.get("executions") or {}).values()]
         instances = {iid for run in runs for iid in run.get("instances", {})}

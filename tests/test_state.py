@@ -211,3 +211,21 @@ def test_a_write_by_another_process_is_never_lost_to_the_cache(tmp_path: Path):
     with mine.update() as state:
         state.entry("a")["history"] = []
     assert StateStore(path).read().policies == {"a": {"history": []}, "b": {"history": [HISTORY]}}
+
+
+def test_a_policy_key_of_another_shape_is_not_taken_for_a_renamed_policy(tmp_path: Path):
+    """Found by the state fuzzer: a key without account/region/name made the rename look-up crash (exit 70)."""
+    from click.testing import CliRunner
+    from samples import ONE_POLICY
+
+    from imagebak.cli import cli
+
+    path = full_state(tmp_path / ".imagebak" / "state.json")
+    data = json.loads(path.read_bytes())
+    data["policies"] = {"cn-shanghai/web": data["policies"][KEY]}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    config = tmp_path / "policies.yaml"
+    config.write_text(ONE_POLICY, encoding="utf-8")
+    for command in (["plan"], ["policy", "list"], ["run", "--dry-run"]):
+        result = CliRunner().invoke(cli, ["-c", str(config), *command])
+        assert result.exit_code == 0, (command, result.output)

@@ -85,8 +85,9 @@ def orphan_targets(state: State, config: PolicyFile) -> list[Target]:
     known = {policy_key(p.account, p.region, p.name) for p in config.policies}
     orphans = []
     for key, entry in state.policies.items():
-        if key not in known and entry.get(POINTS):
-            account, region, name = key.rsplit("/", 2)  # names and regions have no '/'
+        parts = key.rsplit("/", 2)  # account/region/name (names and regions have no '/')
+        if key not in known and entry.get(POINTS) and len(parts) == 3:
+            account, region, name = parts
             orphans.append(Target(key, name, account, region, KEEP_NEWEST))
     return orphans
 
