@@ -60,9 +60,9 @@ def run(
         journal.close()
         locks.release_all()
     intervals = {policy_key(p.account, p.region, p.name): p.interval for p in loaded.model.policies}
-    report = RunReport(executions, notes, deadline_hit, stalled(executions, intervals, now()), events.problem)
-    report.pruned = pruned
-    return report
+    return RunReport(
+        executions, notes, deadline_hit, stalled(executions, intervals, now()), events.problem, pruned=pruned
+    )
 
 
 def prune(
@@ -84,8 +84,9 @@ def prune(
         state = store.read()
         replay_all(state)  # the newest points, in-flight journals included
         chosen = pruning.targets(loaded.model, names) + (pruning.orphan_targets(state, loaded.model) if orphans else [])
-        usable = [t for t in chosen if pool.problem(t.account) is None]
-        left = [f"{t.name}: {pool.problem(t.account)}" for t in chosen if t not in usable]
+        problems = {account: pool.problem(account) for account in {t.account for t in chosen}}  # each built once
+        usable = [t for t in chosen if problems[t.account] is None]
+        left = [f"{t.name}: {problems[t.account]}" for t in chosen if problems[t.account] is not None]
         verdicts, locked = pruning.prune_policies(
             pruning.PruneContext(pool, journal, events), state, usable, now, locks=locks, dry_run=dry_run
         )
