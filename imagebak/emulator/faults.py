@@ -38,6 +38,7 @@ class FaultRule:
     hang: bool = False  # every call hangs (up to hang_seconds) and is never processed
     hang_seconds: float = DEFAULT_HANG_SECONDS
     lose_reply_next: int = 0  # the next N calls are processed, then the connection closes without an answer
+    pass_next: int = 0  # the next N calls pass untouched before the rule strikes (to hit the 2nd call of a run)
 
     def validate(self) -> None:
         for name in RATES:
@@ -49,7 +50,15 @@ class FaultRule:
             raise ValueError("throttle_rate + error_rate must not exceed 1")
         if self.error_status not in ERROR_STATUSES:
             raise ValueError("error_status must be 500 or 503")
-        for name in ("throttle_next", "error_next", "lose_reply_next", "delay_seconds", "slow_seconds", "hang_seconds"):
+        for name in (
+            "throttle_next",
+            "error_next",
+            "lose_reply_next",
+            "pass_next",
+            "delay_seconds",
+            "slow_seconds",
+            "hang_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.slow_rate and not self.slow_seconds:
@@ -67,7 +76,7 @@ class FaultRule:
             for name in (*RATES, "delay_seconds", "slow_seconds", "hang_seconds"):
                 setattr(rule, name, float(getattr(rule, name)))
             rule.throttle_next, rule.error_next = int(rule.throttle_next), int(rule.error_next)
-            rule.lose_reply_next = int(rule.lose_reply_next)
+            rule.lose_reply_next, rule.pass_next = int(rule.lose_reply_next), int(rule.pass_next)
             rule.error_status, rule.hang = int(rule.error_status), bool(rule.hang)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"invalid fault setting: {exc}") from None
@@ -163,6 +172,9 @@ class FaultInjector:
 
     def _decide(self, rule: FaultRule) -> str | None:
         """Which fault strikes this call, consuming one deterministic count if any."""
+        if rule.pass_next:
+            rule.pass_next -= 1
+            return None
         if rule.hang:
             return "hung"
         if rule.throttle_next:

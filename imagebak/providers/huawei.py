@@ -561,19 +561,25 @@ class HuaweiProvider(Provider):
         image = found[0]
         state = _IMAGE_STATES.get(image.status or "", ImageState.PENDING)
         key = _key_of(image)
+        detail = image.status or ""
         extra: tuple[str, ...] = ()
         if extras and key is not None and image.virtual_env_type != "DataImage":
             # An adopted system image: the data images of the same submission wear the same key.
-            extra = tuple(
-                str(r.resource_id) for r in self._by_tags(region, {TAG_KEY: key}) if r.resource_id != image_id
-            )
+            # Like the job it came from, it is done when they are all done (a copy of a data image
+            # still "saving" is refused with IMG.0046).
+            siblings = [r for r in self._by_tags(region, {TAG_KEY: key}) if r.resource_id != image_id]
+            extra = tuple(str(r.resource_id) for r in siblings)
+            sibling_states = {_IMAGE_STATES.get(_status_of(r), ImageState.PENDING) for r in siblings}
+            if state is ImageState.AVAILABLE and sibling_states - {ImageState.AVAILABLE}:
+                state = ImageState.FAILED if ImageState.FAILED in sibling_states else ImageState.PENDING
+                detail = f"its data image(s) {', '.join(sorted(_status_of(r) for r in siblings))}"
         return ImageStatus(
             image_id,
             state,
             image_id=image.id,
             progress=100 if state is ImageState.AVAILABLE else None,
             size_gb=image.min_disk,
-            detail=image.status or "",
+            detail=detail,
             extra_image_ids=extra,
             name=image.name,
         )

@@ -149,3 +149,12 @@ def test_error_rate_over_the_admin_api_answers_in_the_vendors_shape(emulator: Em
     }
     assert admin(emulator, "POST", "/_emulator/faults", {"slow_rate": 0.5})[0] == 400
     assert admin(emulator, "POST", "/_emulator/faults", {"error_rate": 0.6, "throttle_rate": 0.6})[0] == 400
+
+
+def test_pass_next_lets_calls_through_before_the_rule_strikes() -> None:
+    faults = injector(pass_next=2, throttle_next=1, action="DescribeImages")
+    assert outcomes(faults, 4) == ["ok", "ok", "throttled", "ok"]
+    lost = injector(pass_next=1, lose_reply_next=1, action="DescribeImages")
+    assert [lost.before("aliyun", "DescribeImages") for _ in range(3)] == [False, True, False]
+    with pytest.raises(ValueError, match="pass_next must be >= 0"):
+        FaultRule.from_dict({"pass_next": -1})

@@ -63,3 +63,22 @@ def test_aliyun_lost_replies_on_the_snapshot_path(world_for):
     assert len(images_of(world, world.vendor.region)) == 1
     snapshots = world.emulator.model.list_snapshots(world.vendor.account, world.vendor.region)
     assert len([s for s in snapshots if s.tags]) == 1  # the ClientToken made the retried snapshot the same one
+
+
+def test_huawei_a_lost_reply_of_a_data_image_copy(world_for):
+    world = world_for("huawei")
+    world.write_policies(world.policy(disks=["vda", "vdb"], copy_to=["cn-east-3"]))
+    # The system image's copy goes through; the data image's copy is made, and its answer lost.
+    world.emulator.faults.set(
+        {"vendor": "huawei", "action": "CopyImageCrossRegion", "pass_next": 1, "lose_reply_next": 1}
+    )
+    code, report = world.run_json("--policy", "nightly")
+    work = report["executions"][0]["instances"][world.vendor.web]
+    assert (code, work["status"]) == (0, "done"), report
+    made = [i for i in world.images() if i.source_instance_id == world.vendor.web]
+    assert sorted(i.kind for i in made) == ["data", "system"]
+    for image in made:
+        assert len(images_of(world, "cn-east-3", image.image_id)) == 1, image.kind
+    assert len(work["copies"]) == 2
+    adopted = [e for e in world.log_events() if e["outcome"] == "adopted" and e["step"] == "copy"]
+    assert [e["name"].endswith("-data1") for e in adopted] == [True]

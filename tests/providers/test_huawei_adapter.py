@@ -11,6 +11,7 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, Req
 from submission import copy as copy_through_engine
 from submission import submit
 
+from imagebak.emulator.rules import Latency
 from imagebak.emulator.server import EmulatorHandle
 from imagebak.ownership import TAG_KEY as KEY_TAG
 from imagebak.ownership import tag_value
@@ -204,6 +205,24 @@ def test_subset_image_is_system_plus_data_images(emu: EmulatorHandle, hw: Huawei
     assert adopted == done.image_id
     assert hw.image_status(NORTH4, [adopted])[adopted].extra_image_ids == (data_id,)
     assert emu.counters.get("huawei", "CreateImage") == 1
+
+
+def test_an_adopted_system_image_waits_for_its_data_image(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo):
+    """The job of a system + data image call succeeds when both are made; an adopted system image
+    (its id, no job) must not be reported done sooner, or its data image's copy is refused (IMG.0046)."""
+    emu.model.set_latency("huawei", "image", Latency(base_seconds=60, per_gb_seconds=1))
+    submit(hw, spec(web, ("vda", "vdc")))
+    adopted = submit(hw, spec(web, ("vda", "vdc")), resumed=True)
+    system = emu.model.get_image(ACCOUNT, NORTH4, adopted)
+    (data,) = [i for i in emu.model.list_images(ACCOUNT, NORTH4) if i.image_id != adopted]
+    assert system.ready_at < data.ready_at  # 40 GB against 60 GB
+    emu.clock.advance((system.ready_at - emu.clock.now()).total_seconds() + 1)
+    assert emu.model.get_image(ACCOUNT, NORTH4, adopted).status == "available"
+    status = hw.image_status(NORTH4, [adopted])[adopted]
+    assert (status.state, status.extra_image_ids, status.detail) == (
+        ImageState.PENDING, (data.image_id,), "its data image(s) saving"
+    )  # fmt: skip
+    assert available(emu, hw, adopted).extra_image_ids == (data.image_id,)
 
 
 def test_failed_image_reports_reason(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo) -> None:
