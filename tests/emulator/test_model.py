@@ -212,8 +212,14 @@ def test_returned_entities_are_copies(model: CloudModel) -> None:
     img = model.create_image(ALI, "cn-shanghai", "i-web", name="a")
     img.name = "tampered"
     img.tags["x"] = "y"
+    img.disks[0].size_gb = 1
+    img.disks.append(img.disks[0])
     again = model.get_image(ALI, "cn-shanghai", img.image_id)
     assert again.name == "a" and again.tags == {}
+    assert [d.size_gb for d in again.disks] == [40, 100]
+    instance = model.get_instance(ALI, "cn-shanghai", "i-web")
+    instance.disks[0].size_gb = 1
+    assert model.get_instance(ALI, "cn-shanghai", "i-web").disks[0].size_gb == 40
 
 
 # ---- creation, lazy transitions, progress ---------------------------------------------------
@@ -235,6 +241,21 @@ def test_create_image_lazy_transition_and_progress(model: CloudModel, clock: Man
     done = model.get_image(ALI, "cn-shanghai", img.image_id)
     assert (done.status, done.progress) == ("available", 100)
     assert model.get_snapshot(ALI, "cn-shanghai", img.disks[0].snapshot_id).status == "accomplished"
+
+
+def test_progress_at_any_moment_whatever_is_in_flight(model: CloudModel, clock: ManualClock) -> None:
+    """Refreshes touch only what is due; every reading still equals whole percents of the elapsed time."""
+    images = [model.create_image(ALI, "cn-shanghai", "i-web", name=f"web-{n}") for n in range(3)]
+    clock.advance(0.25)
+    steps = [0.3, 7.7, 0.01, 25, 0.5, 33.3, 0.99, 12, 20]  # ends past the 100 s the images take
+    elapsed = 0.25
+    for step in steps:
+        clock.advance(step)
+        elapsed += step
+        expected = ("available", 100) if elapsed >= 100 else ("creating", int(elapsed))
+        for img in images:
+            seen = model.get_image(ALI, "cn-shanghai", img.image_id)
+            assert (seen.status, seen.progress) == expected, elapsed
 
 
 def test_durations_scale_with_size_and_jitter_is_seeded(clock: ManualClock) -> None:

@@ -600,11 +600,12 @@ class FrontEnd(VendorFrontEnd[_Api]):
         return {**paging, "Instances": {"Instance": [_instance_json(i) for i in page]}}
 
     def _describe_disks(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
-        zones = {i.instance_id: i.zone for i in self.model.list_instances(account.name, region)}
         disks = self.model.list_disks(
             account.name, region, params.get("InstanceId") or None, _json_ids(params, "DiskIds")
         )
         page, paging = _page(params, disks)
+        owners = sorted({d.instance_id for d in page if d.instance_id})
+        zones = {i.instance_id: i.zone for i in self.model.list_instances(account.name, region, owners)}
         return {
             **paging,
             "Disks": {"Disk": [_disk_json(d, region, zones.get(d.instance_id or "", "")) for d in page]},

@@ -526,7 +526,6 @@ class FrontEnd(VendorFrontEnd[Handler]):
     def _describe_disks(self, account: Account, region: str, _: str, request: WireRequest) -> dict:
         """Cloud disks only: local disks are not disk-service resources."""
         wanted = filters(request)
-        zones = {i.instance_id: i.zone for i in self.model.list_instances(account.name, region)}
         found = [
             disk
             for disk in self.model.list_disks(account.name, region, disk_ids=wanted.get("diskId"))
@@ -536,6 +535,8 @@ class FrontEnd(VendorFrontEnd[Handler]):
             and ("diskType" not in wanted or _disk_type(disk) in wanted["diskType"])
         ]
         page, total = _page(request, found)
+        owners = sorted({d.instance_id for d in page if d.instance_id})
+        zones = {i.instance_id: i.zone for i in self.model.list_instances(account.name, region, owners)}
         return {
             "disks": [_cloud_disk(d, zones.get(d.instance_id or "", "")) for d in page],
             "totalCount": total,

@@ -6,10 +6,8 @@ overrides a fixture sets per provider (durations are drawn per account's provide
 
 from __future__ import annotations
 
-import copy
-
 from imagebak.emulator.model.base import ModelBase
-from imagebak.emulator.model.entities import Account
+from imagebak.emulator.model.entities import Account, clone
 from imagebak.emulator.rules import LATENCY_OPS, Latency, rules_for
 
 
@@ -24,7 +22,7 @@ class AccountsMixin(ModelBase):
                 for a in self._accounts.values()
             ):
                 raise ValueError(f"duplicate access key id for account {account.name!r}")
-            self._accounts[account.name] = copy.deepcopy(account)
+            self._accounts[account.name] = clone(account)
 
     def set_latency(self, provider: str | None, op: str, latency: Latency) -> None:
         """Override a duration distribution for one provider, or for all when provider is None."""
@@ -46,16 +44,16 @@ class AccountsMixin(ModelBase):
         with self.lock:
             for acc in self._accounts.values():
                 if acc.provider == provider and acc.access_key_id == access_key_id:
-                    return copy.deepcopy(acc)
+                    return clone(acc)
             return None
 
     def account(self, name: str) -> Account:
         with self.lock:
-            return copy.deepcopy(self._account(name))
+            return clone(self._account(name))
 
     def accounts(self) -> list[Account]:
         with self.lock:
-            return copy.deepcopy(list(self._accounts.values()))
+            return [clone(a) for a in self._accounts.values()]
 
     def regions(self, account: str) -> list[str]:
         with self.lock:

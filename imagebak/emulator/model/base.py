@@ -9,11 +9,12 @@ front-end formatting a response never sees a half-updated entity and cannot muta
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
+import heapq
+import itertools
 import random
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
@@ -29,6 +30,7 @@ from imagebak.emulator.model.entities import (
     Regional,
     Snapshot,
     Task,
+    clone,
 )
 from imagebak.emulator.rules import IdFormat, Latency, ProviderRules, rules_for
 
@@ -38,6 +40,7 @@ P = ParamSpec("P")
 R = TypeVar("R", bound=Regional)
 D = TypeVar("D", bound=Dated)
 Made = TypeVar("Made", Image, Snapshot)
+E = TypeVar("E")
 
 
 def synced(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], T]:
@@ -69,25 +72,83 @@ def idempotent(
     return decorate
 
 
+def progress_at(entity: Image | Snapshot, at: datetime) -> int:
+    """Whole percents of an entity's duration passed at ``at`` (99 at most until it is done)."""
+    total = (entity.ready_at - entity.created_at).total_seconds()
+    if total <= 0:
+        return 100
+    return max(0, min(99, int(100 * (at - entity.created_at).total_seconds() / total)))
+
+
 def advance(entity: Image | Snapshot, now: datetime, pending: str, done: str) -> bool:
     """Move one in-flight entity to ``now``; True when it has reached a final status."""
     if entity.status != pending:
         return True
-    total = (entity.ready_at - entity.created_at).total_seconds()
-
-    def percent(at: datetime) -> int:
-        if total <= 0:
-            return 100
-        return max(0, min(99, int(100 * (at - entity.created_at).total_seconds() / total)))
-
     if entity.fail_at is not None and now >= entity.fail_at:
-        entity.status, entity.progress = "failed", percent(entity.fail_at)
+        entity.status, entity.progress = "failed", progress_at(entity, entity.fail_at)
         return True
     if now >= entity.ready_at:
         entity.status, entity.progress = done, 100
         return True
-    entity.progress = percent(now)
+    entity.progress = progress_at(entity, now)
     return False
+
+
+def final_at(entity: Image | Snapshot, now: datetime) -> datetime:
+    """When an in-flight entity next changes status (never before ``now``); progress is read off the clock."""
+    return max(min(t for t in (entity.ready_at, entity.fail_at) if t is not None), now)
+
+
+class InFlight:
+    """Ids of creating images and progressing snapshots, each with the time its status changes.
+
+    A refresh then touches only the entities whose time has come instead of every entity in flight on
+    every call, so a call's cost does not grow with how much is in flight (it made a run of N images
+    cost N² in the emulator, which the benchmarks then counted as imagebak's time). Progress is not
+    stored as time passes: a caller's copy gets it from the clock (``ModelBase._out``).
+    """
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._next: dict[str, datetime | None] = dict.fromkeys(ids)  # None: look at it at the next refresh
+        self._now: set[str] = set(self._next)
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._order = itertools.count()
+
+    def __contains__(self, entity_id: object) -> bool:
+        return entity_id in self._next
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._next))
+
+    def add(self, entity_id: str) -> None:
+        self._next[entity_id] = None
+        self._now.add(entity_id)
+
+    def touch(self, entity_id: str) -> None:
+        """Its times changed (an injected failure): look at it at the next refresh."""
+        if entity_id in self._next:
+            self.add(entity_id)
+
+    def discard(self, entity_id: str) -> None:
+        self._next.pop(entity_id, None)
+        self._now.discard(entity_id)
+
+    def schedule(self, entity_id: str, at: datetime) -> None:
+        self._next[entity_id] = at
+        heapq.heappush(self._heap, (at, next(self._order), entity_id))
+
+    def due(self, now: datetime) -> list[str]:
+        """The ids whose time has come, each once (a superseded schedule is skipped)."""
+        ids, self._now = self._now, set()
+        while self._heap and self._heap[0][0] <= now:
+            at, _, entity_id = heapq.heappop(self._heap)
+            if self._next.get(entity_id) == at:
+                ids.add(entity_id)
+        return [i for i in ids if i in self._next]
+
+    def copy(self) -> InFlight:
+        """The same ids, each to be looked at again (a savepoint's copy)."""
+        return InFlight(self._next)
 
 
 @dataclass(frozen=True)
@@ -98,7 +159,7 @@ class _Savepoint:
     snapshots: dict[str, Snapshot]
     tasks: dict[str, Task]
     outcomes: list[tuple[Task, str | None, str | None]]
-    pending: set[str]
+    pending: InFlight
     idempotency: dict[tuple[str, str, str], Image | Snapshot]
     fail_next: list[str]
     rng: tuple[Any, ...]
@@ -120,7 +181,7 @@ class ModelBase:
         self._images: dict[str, Image] = {}
         self._snapshots: dict[str, Snapshot] = {}
         self._tasks: dict[str, Task] = {}
-        self._pending: set[str] = set()  # ids of creating images / progressing snapshots
+        self._pending = InFlight()  # creating images / progressing snapshots
         self._quota_limits: dict[tuple[str, str, str], int] = {}
         self._latency: dict[tuple[str | None, str], Latency] = {}  # (provider or None, op)
         self._idempotency: dict[tuple[str, str, str], Image | Snapshot] = {}
@@ -153,7 +214,7 @@ class ModelBase:
             snapshots=dict(self._snapshots),
             tasks=dict(self._tasks),
             outcomes=[(t, t.final_status, t.final_reason) for t in self._tasks.values()],
-            pending=set(self._pending),
+            pending=self._pending.copy(),
             idempotency=dict(self._idempotency),
             fail_next=list(self._fail_next),
             rng=self._rng.getstate(),
@@ -166,19 +227,25 @@ class ModelBase:
         self._pending, self._idempotency, self._fail_next = saved.pending, saved.idempotency, saved.fail_next
         self._rng.setstate(saved.rng)
 
+    def _out(self, entity: E) -> E:
+        """A caller's copy; an image or snapshot still being made shows its progress as of now."""
+        out = clone(entity)
+        if isinstance(out, Image | Snapshot) and out.status in ("creating", "progressing"):
+            out.progress = progress_at(out, self._now)
+        return out
+
     # ---- time ----------------------------------------------------------------------------------
 
     def _refresh(self) -> None:
         self._now = now = self.clock.now()
-        for entity_id in list(self._pending):
+        for entity_id in self._pending.due(now):
             img = self._images.get(entity_id)
-            if img is not None:
-                finished = advance(img, now, "creating", "available")
-            else:
-                snap = self._snapshots.get(entity_id)
-                finished = snap is None or advance(snap, now, "progressing", "accomplished")
-            if finished:
+            entity: Image | Snapshot | None = img if img is not None else self._snapshots.get(entity_id)
+            statuses = ("creating", "available") if img else ("progressing", "accomplished")
+            if entity is None or advance(entity, now, *statuses):
                 self._pending.discard(entity_id)
+            else:
+                self._pending.schedule(entity_id, final_at(entity, now))
 
     def _duration(self, account: str, op: str, size_gb: int) -> float:
         provider = self._accounts[account].provider
@@ -256,7 +323,7 @@ class ModelBase:
             and (not lag or (self._now - e.created_at).total_seconds() >= lag)
         ]
         found.sort(key=lambda e: e.created_at, reverse=True)
-        return copy.deepcopy(found)
+        return [self._out(entity) for entity in found]
 
     def _lag_seconds(self, provider: str) -> float:
         return self._lag.get(provider, self._lag.get(None, 0.0))
@@ -269,7 +336,7 @@ class ModelBase:
         if token:
             hit = self._idempotency.get((account, action, token))
             if hit is not None:
-                return cast(Made, copy.deepcopy(hit))
+                return cast(Made, self._out(hit))
         result = act()
         if token:
             stored = (

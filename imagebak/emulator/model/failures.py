@@ -74,3 +74,4 @@ class FailuresMixin(ModelBase):
         for entity in entities:
             if entity.status in ("creating", "progressing"):
                 entity.fail_at, entity.fail_reason = at, reason
+                self._pending.touch(entity.image_id if isinstance(entity, Image) else entity.snapshot_id)

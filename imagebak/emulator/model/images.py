@@ -8,7 +8,6 @@ snapshots no other image uses; an image being copied cannot be deleted.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -129,7 +128,7 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
             tags=dict(tags or {}),
         )
         self._images[image_id] = img
-        return copy.deepcopy(img)
+        return self._out(img)
 
     @synced
     def get_image(self, account: str, region: str, image_id: str, *, seen: bool = False) -> Image:
@@ -137,7 +136,7 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
         img = self._image(account, region, image_id)
         if seen and not self._newest_first(self._images, account, region, lambda i: i is img, seen=True):
             raise CloudError("not_found", f"image {image_id} does not exist in {region}", resource="image")
-        return copy.deepcopy(img)
+        return self._out(img)
 
     @synced
     def list_images(
@@ -153,13 +152,14 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
     ) -> list[Image]:
         """Matching images, newest first (ties: most recently created first); ``seen``: as a client's
         list sees them (without those the visibility lag still hides)."""
+        # By id: look up only those (a status poll names up to 100 among the region's thousands).
+        table = self._images if ids is None else {i: self._images[i] for i in set(ids) if i in self._images}
         return self._newest_first(
-            self._images,
+            table,
             account,
             region,
             lambda img: (
-                (ids is None or img.image_id in ids)
-                and (statuses is None or img.status in statuses)
+                (statuses is None or img.status in statuses)
                 and (name is None or img.name == name)
                 and all(img.tags.get(k) == v for k, v in (tags or {}).items())
             ),
@@ -268,7 +268,7 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
             img.name = name
         if description is not None:
             img.description = description
-        return copy.deepcopy(img)
+        return self._out(img)
 
     @synced
     def tag_resources(self, account: str, region: str, resource_ids: list[str], tags: dict[str, str]) -> None:
@@ -373,7 +373,7 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
             d.snapshot_id = snap.snapshot_id
         self._take_pending_failure(img, now + timedelta(seconds=duration / 2))
         self._refresh()
-        return copy.deepcopy(img)
+        return self._out(img)
 
     def _remove_image(self, img: Image, *, delete_snapshots: bool, reason: str) -> None:
         self._freeze_tasks(img.image_id, reason)

@@ -6,7 +6,7 @@ instance leaves neither a trace nor a consumed RNG draw) and the instance and di
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Collection
 from typing import Any
 
 from imagebak.emulator.model.base import ModelBase
@@ -44,7 +44,7 @@ class InstancesMixin(ModelBase):
             )
             self._instances[instance_id] = inst
             self._disks.update((d.disk_id, d) for d in built)
-            return copy.deepcopy(inst)
+            return self._out(inst)
 
     def _check_disks(self, instance_id: str, disks: list[Disk]) -> None:
         seen: set[str] = set()
@@ -72,21 +72,22 @@ class InstancesMixin(ModelBase):
             inst = self._instance(account, region, instance_id)
             inst.status = status or inst.status
             inst.task = task
-            return copy.deepcopy(inst)
+            return self._out(inst)
 
     def get_instance(self, account: str, region: str, instance_id: str) -> Instance:
         with self.lock:
-            return copy.deepcopy(self._instance(account, region, instance_id))
+            return self._out(self._instance(account, region, instance_id))
 
-    def list_instances(self, account: str, region: str, ids: list[str] | None = None) -> list[Instance]:
+    def list_instances(self, account: str, region: str, ids: Collection[str] | None = None) -> list[Instance]:
+        wanted = set(ids) if ids is not None else None
         with self.lock:
             self._check_region(self._account(account), region)
             found = [
                 i
                 for i in self._instances.values()
-                if i.account == account and i.region == region and (ids is None or i.instance_id in ids)
+                if i.account == account and i.region == region and (wanted is None or i.instance_id in wanted)
             ]
-            return copy.deepcopy(found)
+            return [self._out(i) for i in found]
 
     def list_disks(
         self,
@@ -105,8 +106,8 @@ class InstancesMixin(ModelBase):
                 for d in inst.disks
                 if wanted is None or d.disk_id in wanted
             ]
-            return copy.deepcopy(disks)
+            return [self._out(d) for d in disks]
 
     def get_disk(self, account: str, region: str, disk_id: str) -> Disk:
         with self.lock:
-            return copy.deepcopy(self._disk(account, region, disk_id))
+            return self._out(self._disk(account, region, disk_id))

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from imagebak.emulator.clock import Clock
 from imagebak.emulator.model.accounts import AccountsMixin
-from imagebak.emulator.model.base import synced
+from imagebak.emulator.model.base import InFlight, synced
 from imagebak.emulator.model.entities import (
     Account,
     CloudError,
@@ -120,10 +120,12 @@ class PersistenceMixin(AccountsMixin, QuotasMixin):
             self._images = {i.image_id: i for i in state.images if self._known(i)}
             self._snapshots = {s.snapshot_id: s for s in state.snapshots if self._known(s)}
             self._tasks = {t.task_id: t for t in state.tasks if self._known(t)}
-            self._pending = {
-                *(i.image_id for i in self._images.values() if i.status == "creating"),
-                *(s.snapshot_id for s in self._snapshots.values() if s.status == "progressing"),
-            }
+            self._pending = InFlight(
+                [
+                    *(i.image_id for i in self._images.values() if i.status == "creating"),
+                    *(s.snapshot_id for s in self._snapshots.values() if s.status == "progressing"),
+                ]
+            )
             self._idempotency = {}
             for acc_name, action, token, entity_id in state.tokens:
                 entity = self._images.get(entity_id) or self._snapshots.get(entity_id)

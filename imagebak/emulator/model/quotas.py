@@ -44,7 +44,7 @@ class QuotasMixin(ModelBase):
                 images = [i for i in self._images.values() if i.account == acc.name and i.region == region]
                 regions[region] = {
                     "images": [
-                        {"image_id": i.image_id, "name": i.name, "status": i.status, "progress": i.progress}
+                        {"image_id": i.image_id, "name": i.name, "status": i.status, "progress": self._out(i).progress}
                         for i in images
                     ],
                     "snapshots": self._used(acc.name, region, "snapshot"),

@@ -7,7 +7,6 @@ account of the emulator sees shared images. The limits are per provider (rules.p
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 from imagebak.emulator.model.base import synced
@@ -51,4 +50,4 @@ class SharingMixin(CopiesMixin):
                 detail="share_accounts",
             )
         img.shared_with = after
-        return copy.deepcopy(img)
+        return self._out(img)

@@ -6,7 +6,6 @@ Owns snapshot creation (local disks have none; snapshot quota first), lookups, a
 
 from __future__ import annotations
 
-import copy
 from datetime import timedelta
 
 from imagebak.emulator.model.base import idempotent, synced
@@ -50,7 +49,7 @@ class SnapshotsMixin(QuotasMixin):
         snap = self._store_snapshot(
             account, region, disk.disk_id, disk.device, disk.size_gb, disk.encrypted, duration, name=name, tags=tags
         )
-        return copy.deepcopy(snap)
+        return self._out(snap)
 
     @synced
     def delete_snapshot(self, account: str, region: str, snapshot_id: str) -> None:
@@ -69,7 +68,7 @@ class SnapshotsMixin(QuotasMixin):
 
     @synced
     def get_snapshot(self, account: str, region: str, snapshot_id: str) -> Snapshot:
-        return copy.deepcopy(self._snapshot(account, region, snapshot_id))
+        return self._out(self._snapshot(account, region, snapshot_id))
 
     @synced
     def list_snapshots(

@@ -6,8 +6,6 @@ Owns ``create_task``, the task lookups and the outcome derived from the task's i
 
 from __future__ import annotations
 
-import copy
-
 from imagebak.emulator.model.base import ModelBase, synced
 from imagebak.emulator.model.entities import CloudError, Task
 
@@ -20,14 +18,14 @@ class TasksMixin(ModelBase):
         task_id = self._new_id(self._rules(acc).task_id)
         task = Task(task_id, account, region, task_type, self._now, list(image_ids))
         self._tasks[task.task_id] = task
-        return copy.deepcopy(task)
+        return self._out(task)
 
     @synced
     def get_task(self, account: str, task_id: str) -> Task:
         task = self._tasks.get(task_id)
         if task is None or task.account != account:
             raise CloudError("not_found", f"job {task_id} does not exist", resource="job")
-        return copy.deepcopy(task)
+        return self._out(task)
 
     @synced
     def task_status(self, task: Task) -> tuple[str, str | None]:
