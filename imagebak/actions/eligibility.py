@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from imagebak.actions import Fail, Skip
-from imagebak.providers.base import InstanceInfo, Provider
+from imagebak.providers.base import InstanceInfo
 
 
-def fetch_instance(provider: Provider, region: str, instance_id: str) -> InstanceInfo:
-    """The instance, or Fail if the region has none; Skip if its system disk is a local disk."""
-    instance = provider.get_instance(region, instance_id)
+def eligible(instance: InstanceInfo | None, region: str, instance_id: str) -> InstanceInfo:
+    """The instance as the cloud described it, or Fail if the region has none; Skip if its system
+    disk is a local disk."""
     if instance is None:
         raise Fail(f"instance {instance_id} does not exist in {region}", code="InstanceNotFound")
     system = instance.system_disk

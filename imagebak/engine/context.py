@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from imagebak.actions.eligibility import fetch_instance
+from imagebak.actions.eligibility import eligible
 from imagebak.actions.quota import QuotaBudget
 from imagebak.engine.events import EventLog
 from imagebak.engine.journal import Journal
@@ -50,7 +50,7 @@ class RunContext:
         self.events = events
         self.now = now
         self._budgets: dict[tuple[str, str], QuotaBudget] = {}
-        self._instances: dict[tuple[str, str, str], InstanceInfo] = {}
+        self._instances: dict[tuple[str, str, str], InstanceInfo | None] = {}  # None: the cloud has none
         self._lock = threading.Lock()
 
     def provider(self, account: str) -> Provider:
@@ -94,5 +94,17 @@ class RunContext:
     def instance(self, account: str, region: str, instance_id: str) -> InstanceInfo:
         key = (account, region, instance_id)
         if key not in self._instances:
-            self._instances[key] = fetch_instance(self.provider(account), region, instance_id)
-        return self._instances[key]
+            self._instances[key] = self.provider(account).get_instance(region, instance_id)
+        return eligible(self._instances[key], region, instance_id)
+
+    def describe_instances(self, account: str, region: str, instance_ids: list[str]) -> None:
+        """Describe the instances a pass is about to image, many per call where the vendor allows it.
+        Best effort: an instance this does not describe is asked for alone by its create step, which
+        then meets the error itself."""
+        wanted = [i for i in instance_ids if (account, region, i) not in self._instances]
+        try:
+            found = self.provider(account).get_instances(region, wanted) if wanted else {}
+        except ProviderError:
+            return
+        with self._lock:
+            self._instances.update({(account, region, i): info for i, info in found.items()})

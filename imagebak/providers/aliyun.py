@@ -379,22 +379,62 @@ class AliyunProvider(Provider):
     # ---- Provider ----------------------------------------------------------------------------
 
     def get_instance(self, region: str, instance_id: str) -> InstanceInfo | None:
-        request = DescribeInstancesRequest()
-        request.set_InstanceIds(json.dumps([instance_id]))
-        found = self._call(region, request).get("Instances", {}).get("Instance", [])
-        if not found:
-            return None
-        disks_request = DescribeDisksRequest()
-        disks_request.set_InstanceId(instance_id)
-        disks_request.set_PageSize(PAGE_SIZE)
-        disks = self._call(region, disks_request).get("Disks", {}).get("Disk", [])
-        return InstanceInfo(
-            instance_id=instance_id,
-            region=region,
-            name=str(found[0].get("InstanceName", "")),
-            status=str(found[0].get("Status", "")),
-            disks=tuple(_disk_info(d) for d in disks),
-        )
+        return self.get_instances(region, [instance_id])[instance_id]
+
+    def get_instances(self, region: str, instance_ids: Sequence[str]) -> Mapping[str, InstanceInfo | None]:
+        """DescribeInstances takes up to 100 ids per call; their disks come from ``_disks_of``."""
+        wanted = list(dict.fromkeys(instance_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), PAGE_SIZE):
+            request = DescribeInstancesRequest()
+            request.set_InstanceIds(json.dumps(wanted[start : start + PAGE_SIZE]))
+            request.set_PageSize(PAGE_SIZE)
+            for item in self._call(region, request).get("Instances", {}).get("Instance", []):
+                found[str(item.get("InstanceId"))] = item
+        disks = self._disks_of(region, [i for i in wanted if i in found])
+        return {
+            instance_id: InstanceInfo(
+                instance_id=instance_id,
+                region=region,
+                name=str(found[instance_id].get("InstanceName", "")),
+                status=str(found[instance_id].get("Status", "")),
+                disks=tuple(_disk_info(d) for d in disks.get(instance_id, [])),
+            )
+            if instance_id in found
+            else None
+            for instance_id in wanted
+        }
+
+    def _disks_of(self, region: str, instance_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Each instance's disks. DescribeDisks takes one InstanceId per call, so for many instances the
+        region's disk list is read instead when it takes fewer pages than there are instances."""
+        if len(instance_ids) <= 2:
+            return {instance_id: self._disk_pages(region, instance_id) for instance_id in instance_ids}
+        first = self._disk_page(region, None, 1)
+        pages = -(-int(first.get("TotalCount") or 0) // PAGE_SIZE)
+        if pages > len(instance_ids):
+            return {instance_id: self._disk_pages(region, instance_id) for instance_id in instance_ids}
+        listed = first.get("Disks", {}).get("Disk", [])
+        for number in range(2, pages + 1):
+            listed += self._disk_page(region, None, number).get("Disks", {}).get("Disk", [])
+        wanted = set(instance_ids)
+        by_instance: dict[str, list[dict[str, Any]]] = {}
+        for disk in listed:
+            if disk.get("InstanceId") in wanted:
+                by_instance.setdefault(str(disk["InstanceId"]), []).append(disk)
+        return by_instance
+
+    def _disk_pages(self, region: str, instance_id: str) -> list[dict[str, Any]]:
+        """One instance's disks (an instance has at most 17, one page)."""
+        return list(self._disk_page(region, instance_id, 1).get("Disks", {}).get("Disk", []))
+
+    def _disk_page(self, region: str, instance_id: str | None, number: int) -> dict[str, Any]:
+        request = DescribeDisksRequest()
+        if instance_id:
+            request.set_InstanceId(instance_id)
+        request.set_PageSize(PAGE_SIZE)
+        request.set_PageNumber(number)
+        return self._call(region, request)
 
     def quotas(self, region: str) -> Sequence[Quota]:
         """Nothing: see the module docstring (QuotaExceed.* at create/copy time is the signal)."""

@@ -251,6 +251,11 @@ class Provider(abc.ABC):
     def get_instance(self, region: str, instance_id: str) -> InstanceInfo | None:
         """The instance with its disks, or None if the region has no such instance."""
 
+    def get_instances(self, region: str, instance_ids: Sequence[str]) -> Mapping[str, InstanceInfo | None]:
+        """Several instances at once (every instance a pass is about to image): a vendor whose API
+        describes many per call overrides this; by default they are asked for one by one."""
+        return {instance_id: self.get_instance(region, instance_id) for instance_id in instance_ids}
+
     @abc.abstractmethod
     def quotas(self, region: str) -> Sequence[Quota]:
         """Image (and, where the vendor ties them, snapshot) quota; empty if the vendor has no API."""

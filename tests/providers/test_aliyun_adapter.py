@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -117,6 +118,47 @@ def test_get_instance_maps_devices_and_local_categories(adapter: AliyunProvider)
         "vdc": ("d-scratch", "local"),
     }
     assert adapter.get_instance(REGION, "i-unknown") is None
+
+
+def many_instances(count: int, disks_each: int = 2) -> dict[str, Any]:
+    fixture = copy.deepcopy(FIXTURE)
+    fixture["accounts"][0]["instances"] += [
+        {
+            "instance_id": f"i-{n:03}",
+            "region": REGION,
+            "disks": [
+                {"disk_id": f"d-{n:03}-{d}", "device": f"vd{'abcdefgh'[d]}", "size_gb": 40, "is_system": d == 0}
+                for d in range(disks_each)
+            ],
+        }
+        for n in range(count)
+    ]
+    return fixture
+
+
+def test_get_instances_describes_many_per_call(emulator_factory: Callable[..., EmulatorHandle], manual_clock):
+    """150 instances and 303 disks: 2 DescribeInstances (100 ids each at most) and the region's 4 disk
+    pages, instead of 150 + 150 calls; an unknown id is None, as with get_instance."""
+    cloud = emulator_factory(many_instances(150))
+    adapter = make_adapter(cloud, manual_clock)
+    wanted = [f"i-{n:03}" for n in range(150)] + ["i-web", "i-unknown"]
+    found = adapter.get_instances(REGION, wanted)
+    assert (calls(cloud, "DescribeInstances"), calls(cloud, "DescribeDisks")) == (2, 4)
+    assert found["i-unknown"] is None
+    assert found["i-web"] == adapter.get_instance(REGION, "i-web")
+    assert [(d.device, d.disk_id, d.is_system) for d in found["i-149"].disks] == [
+        ("vda", "d-149-0", True), ("vdb", "d-149-1", False),
+    ]  # fmt: skip
+
+
+def test_get_instances_asks_per_instance_when_the_region_has_more_disk_pages(
+    emulator_factory: Callable[..., EmulatorHandle], manual_clock
+):
+    cloud = emulator_factory(many_instances(60, disks_each=8))  # 483 disks: 5 pages, more than 3 instances
+    adapter = make_adapter(cloud, manual_clock)
+    found = adapter.get_instances(REGION, ["i-000", "i-001", "i-web"])
+    assert (calls(cloud, "DescribeInstances"), calls(cloud, "DescribeDisks")) == (1, 1 + 3)
+    assert [len(found[i].disks) for i in ("i-000", "i-001", "i-web")] == [8, 8, 3]
 
 
 def test_create_image_of_every_cloud_disk_is_idempotent(cloud: EmulatorHandle, adapter: AliyunProvider) -> None:

@@ -188,15 +188,24 @@ def missing_instance_fails(h: Harness) -> None:
 
 @scenario
 def transient_error_is_retried_on_the_next_pass(h: Harness) -> None:
-    h.provider.fail("get_instance", ErrorKind.THROTTLED, code="Throttling")
+    # Both the pass's batched describe and the create step's own look-up are throttled.
+    h.provider.fail("get_instance", ErrorKind.THROTTLED, code="Throttling", times=2)
     first = only_work(h.run("nightly", wait=False))
     assert first.status is WorkStatus.NEW and first.reason.startswith("will retry: ") and "Throttling" in first.reason
     assert h.fired == []  # nothing moved
     assert any(e.get("outcome") == Outcome.RETRY_LATER.value and e["step"] == "create" for e in h.events())
     report = h.run()  # the next cron tick resumes the execution
     assert only_work(report).status is WorkStatus.DONE
-    assert h.calls("get_instance") == 2 and h.calls("create_image") == 1
+    assert h.calls("get_instance") == 3 and h.calls("create_image") == 1
     assert_one_image_and_one_copy_per_region(h, report)
+
+
+@scenario
+def a_failed_batched_describe_leaves_each_instance_its_own(h: Harness) -> None:
+    h.provider.fail("get_instance", ErrorKind.THROTTLED, code="Throttling")  # the batch only
+    report = h.run("nightly")
+    assert only_work(report).status is WorkStatus.DONE
+    assert h.calls("get_instance") == 2 and h.calls("create_image") == 1
 
 
 @scenario
