@@ -20,7 +20,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +55,7 @@ class Journal:
         The record is read under the journal's lock: two lanes working on copies of one instance
         then append their snapshots in the order they took them, so the last line is the latest.
         """
-        self._append(lambda: {"key": execution.policy_key, "run": execution.run_id, "work": asdict(work)})
+        self._append(lambda: {"key": execution.policy_key, "run": execution.run_id, "work": work.to_dict()})
 
     def finish(self, execution: Execution) -> None:
         """Move a finished execution into the history; its available images become recovery points."""

@@ -12,25 +12,37 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 Job = Callable[[], None]
+INF = float("inf")
 DEADLINE_GRACE_SECONDS = 2.0
 
 
-def run_in_lanes(jobs: Mapping[str, Sequence[Job]], width: Callable[[str], int], deadline: float) -> bool:
-    """Run each account's jobs in up to ``width(account)`` lanes; False if a lane outlived the deadline."""
+class Lanes(NamedTuple):
+    finished: bool  # no lane outlived the deadline
+    left: int  # jobs no lane took (the deadline or ``stop_taking`` came first)
+
+
+def run_in_lanes(
+    jobs: Mapping[str, Sequence[Job]], width: Callable[[str], int], deadline: float, *, stop_taking: float = INF
+) -> Lanes:
+    """Run each account's jobs in up to ``width(account)`` lanes; after ``stop_taking`` (or the deadline)
+    a lane finishes the job it is in and takes no other."""
     lanes = [
         list(items[lane :: width(account)])
         for account, items in jobs.items()
         for lane in range(min(width(account), len(items)))
     ]
     errors: list[BaseException] = []
+    left: list[int] = []
 
     def run(lane: list[Job]) -> None:
         try:
-            for job in lane:
-                if time.monotonic() >= deadline:
-                    return  # nothing new after the deadline; the next run picks it up
+            for taken, job in enumerate(lane):
+                if time.monotonic() >= min(deadline, stop_taking):
+                    left.append(len(lane) - taken)  # the next pass (or run) picks them up
+                    return
                 job()
         except BaseException as exc:
             errors.append(exc)
@@ -40,7 +52,7 @@ def run_in_lanes(jobs: Mapping[str, Sequence[Job]], width: Callable[[str], int],
         thread.start()
     for thread in threads:
         remaining = deadline + DEADLINE_GRACE_SECONDS - time.monotonic()
-        thread.join(None if remaining == float("inf") else max(0.0, remaining))
+        thread.join(None if remaining == INF else max(0.0, remaining))
     if errors:
         raise errors[0]
-    return not any(thread.is_alive() for thread in threads)
+    return Lanes(finished=not any(thread.is_alive() for thread in threads), left=sum(left))

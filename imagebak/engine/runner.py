@@ -25,6 +25,7 @@ from imagebak.execution.states import ArtifactState, Outcome, WorkEvent, WorkSta
 from imagebak.providers import retry
 from imagebak.providers.base import ProviderError
 
+INF = float("inf")
 DELETE_PASSES = 5  # passes a refused delete of a failed image is tried before it is kept on record instead
 
 
@@ -46,6 +47,11 @@ class Engine:
         self.executions: list[Execution] = []
         self._deadline = float("inf")
         self._stranded = False  # a lane was still in a cloud call when the deadline passed
+        self._copies_waiting = False  # the last pass left copies to submit for want of time: no sleep
+        self._polled: dict[tuple[str, str, str], float] = {}  # (step, account, region) -> when last polled
+        # A pass after a sleep polls again; one right after a pass cut short by copies polls a group
+        # only once its poll interval (less the time a pass takes to start) has passed.
+        self._gap = options.poll_interval * 0.9
         self._delete_tries: Counter[str] = Counter()  # failed artifact key -> passes its delete was refused
 
     def advance(self, executions: list[Execution]) -> bool:
@@ -77,7 +83,8 @@ class Engine:
                 return True
             if self.progress:
                 self.progress(self._progress_line())
-            self.sleep(max(0.0, min(self.options.poll_interval, self._deadline - time.monotonic())))
+            if not self._copies_waiting:
+                self.sleep(max(0.0, min(self.options.poll_interval, self._deadline - time.monotonic())))
 
     # -- what is live ----------------------------------------------------------------------------
 
@@ -144,13 +151,17 @@ class Engine:
 
     # -- passes ----------------------------------------------------------------------------------
 
-    def _in_lanes(self, jobs: list[tuple[str, Callable[[], None]]]) -> None:
-        """Run (account, job) pairs in parallel lanes, at most `concurrency` per account, none after the deadline."""
+    def _in_lanes(self, jobs: list[tuple[str, Callable[[], None]]], *, budget: float | None = None) -> bool:
+        """Run (account, job) pairs in parallel lanes, at most `concurrency` per account, none after the
+        deadline, nor any new one after ``budget`` seconds; True if every job was taken."""
         by_account: dict[str, list[Callable[[], None]]] = {}
         for account, job in jobs:
             by_account.setdefault(account, []).append(job)
-        if not run_in_lanes(by_account, self._width, self._deadline):
+        stop_taking = time.monotonic() + budget if budget is not None else float("inf")
+        lanes = run_in_lanes(by_account, self._width, self._deadline, stop_taking=stop_taking)
+        if not lanes.finished:
             self._stranded = True
+        return lanes.left == 0
 
     def _width(self, account: str) -> int:
         return self.options.concurrency.get(account) or self.ctx.provider(account).limits.default_concurrency
@@ -158,6 +169,7 @@ class Engine:
     def _submit_images(self) -> None:
         """Steps 1-4 for every instance that needs them."""
         todo = [(e, w) for e, w in self._works() if w.status is WorkStatus.NEW or (w.image and w.image.open)]
+        self._describe_instances([(e, w) for e, w in todo if w.status is WorkStatus.NEW])
         self._in_lanes(
             [
                 (e.policy.account, partial(self._guarded, e, w, "create", partial(create_step.submit, self.ctx, e, w)))
@@ -165,13 +177,25 @@ class Engine:
             ]
         )
 
+    def _describe_instances(self, todo: list[tuple[Execution, InstanceWork]]) -> None:
+        """Step 1's look-ups for a whole pass, per account and region, before the lanes take one each."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for execution, work in todo:
+            groups.setdefault((execution.policy.account, execution.policy.region), []).append(work.instance_id)
+        describe = self.ctx.describe_instances
+        self._in_lanes([(acc, partial(describe, acc, region, ids)) for (acc, region), ids in groups.items()])
+
     def _poll(self, items: list[WorkItem], step: str) -> None:
-        """Poll pending artifacts, each account and region in its own lane (one batched call each)."""
+        """Poll pending artifacts, each account and region in its own lane (one batched call each), at
+        most once per poll interval (a pass that only went on submitting copies does not poll again)."""
         groups: dict[tuple[str, str], list[WorkItem]] = {}
         for item in items:
             if item.artifact.state is ArtifactState.PENDING:
                 groups.setdefault((item.account, item.artifact.region), []).append(item)
-        self._in_lanes([(account, partial(self._poll_group, group, step)) for (account, _), group in groups.items()])
+        now = time.monotonic()
+        due = {key: group for key, group in groups.items() if now - self._polled.get((step, *key), -INF) >= self._gap}
+        self._polled.update({(step, *key): now for key in due})
+        self._in_lanes([(account, partial(self._poll_group, group, step)) for (account, _), group in due.items()])
 
     def _poll_group(self, pending: list[WorkItem], step: str) -> None:
         """A batch-wide error ends the batch only if retrying cannot help."""
@@ -222,7 +246,12 @@ class Engine:
     def _submit_copies(self) -> None:
         planned = [item for item in self._copies() if item.artifact.open]
         calls = copy_step.batches(self.ctx, planned, self._copies_in_flight) if planned else []
-        self._in_lanes([(batch[0].account, partial(copy_step.submit_batch, self.ctx, batch)) for batch in calls])
+        # At most a poll interval of submitting, then the pass goes on (and polls again at once): images
+        # that became ready meanwhile are seen then, instead of after every copy of a wave is submitted.
+        jobs: list[tuple[str, Callable[[], None]]] = [
+            (batch[0].account, partial(copy_step.submit_batch, self.ctx, batch)) for batch in calls
+        ]
+        self._copies_waiting = not self._in_lanes(jobs, budget=self.options.poll_interval)
 
     def _poll_copies(self) -> None:
         self._poll(self._copies(), "copy")

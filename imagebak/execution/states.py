@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from typing import Generic, TypeVar
 
 
@@ -108,7 +109,7 @@ class Machine(Generic[S, E]):
     def allows(self, state: S, event: E) -> bool:
         return (state, event) in self.table
 
-    @property
+    @cached_property  # asked for every instance on every pass
     def terminal(self) -> frozenset[S]:
         sources = {state for state, _ in self.table}
         return frozenset(s for s in type(self.initial) if s not in sources)

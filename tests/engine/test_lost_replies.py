@@ -67,7 +67,7 @@ def test_aliyun_lost_replies_on_the_snapshot_path(world_for):
 
 def test_huawei_a_lost_reply_of_a_data_image_copy(world_for):
     world = world_for("huawei")
-    world.write_policies(world.policy(disks=["vda", "vdb"], copy_to=["cn-east-3"]))
+    world.write_policies(world.policy(disks=["vda", "vdb"], copy_to=["cn-east-3"]), concurrency=1)  # in order
     # The system image's copy goes through; the data image's copy is made, and its answer lost.
     world.emulator.faults.set(
         {"vendor": "huawei", "action": "CopyImageCrossRegion", "pass_next": 1, "lose_reply_next": 1}

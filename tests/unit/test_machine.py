@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections import deque
+from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -146,3 +148,18 @@ def test_architecture_doc_shows_the_current_diagrams(name: str) -> None:
     assert table.mermaid() in ARCHITECTURE.read_text(encoding="utf-8"), (
         f"{ARCHITECTURE.name} shows an outdated {table.name} diagram; paste `python -m imagebak.execution.states`"
     )
+
+
+def test_work_records_serialise_as_asdict_would_and_as_copies() -> None:
+    """The journal's fast ``to_dict`` must write exactly what ``dataclasses.asdict`` wrote before it."""
+    image = Artifact(key="k1", name="n", region="r", state=ArtifactState.AVAILABLE, extra_image_ids=["d-1"])
+    copy = Artifact(key="k2", name="n", region="r2", source_image_id="i-1", progress=40)
+    work = InstanceWork("i-web", WorkStatus.COPYING, devices=["vda"], image=image, copies={"r2/i-1": copy},
+                        error={"code": "X", "kind": None}, leftovers=["i-0"])  # fmt: skip
+    as_dict = work.to_dict()
+    assert as_dict == asdict(work)
+    assert InstanceWork.from_dict(json.loads(json.dumps(as_dict))) == work
+    as_dict["image"]["extra_image_ids"].append("d-2")
+    as_dict["devices"].append("vdb")
+    as_dict["copies"]["r2/i-1"]["progress"] = 90
+    assert (image.extra_image_ids, work.devices, copy.progress) == (["d-1"], ["vda"], 40)
