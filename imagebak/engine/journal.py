@@ -31,7 +31,7 @@ from imagebak.execution.states import ArtifactState
 from imagebak.fsutil import try_flock
 from imagebak.state import EXECUTIONS, HISTORY, POINTS, State, StateStore
 
-HISTORY_LENGTH = 20  # summaries kept per policy; POINTS: recovery points not pruned yet, what retention works on
+HISTORY_LENGTH = 20  # finished-execution summaries kept per policy (POINTS stay until retention prunes them)
 COMPACT_AFTER_ENTRIES, COMPACT_AFTER_SECONDS = 2000, 30.0  # how long the log may grow between two folds
 
 Entry = dict[str, Any]

@@ -30,7 +30,19 @@ from imagebak.schedule import ScheduleState
 from imagebak.state.history import EXECUTIONS, HISTORY, POINTS, HistoryLog, Stored
 from imagebak.state.schema import check_state, load_time
 
-__all__ = ["EXECUTIONS", "HISTORY", "POINTS", "State", "StateStore", "load_time", "policy_key"]
+__all__ = [
+    "EXECUTIONS",
+    "HISTORY",
+    "POINTS",
+    "STATE_ENV",
+    "STATE_FORMAT",
+    "STATE_VERSION",
+    "State",
+    "StateStore",
+    "dump_time",
+    "load_time",
+    "policy_key",
+]
 
 STATE_FORMAT = "imagebak-state"
 STATE_VERSION = 2  # 1: history and points inline (read, and migrated to the history log by the first write)

@@ -100,9 +100,10 @@ class HistoryLog:
             raise self._not_ours()
         self._check_header(lines[0])
         stored = Stored(exists=True, rewrite=bool(torn))
+        present: dict[str, dict[str, set[Hashable]]] = {}  # per policy and list: the identities in it
         for number, line in enumerate(lines[1:], start=2):
             record = self._decode(line, number)
-            _apply(policies.setdefault(record["key"], {}), record)
+            _apply(policies.setdefault(record["key"], {}), record, present.setdefault(record["key"], {}))
             _account(stored, record, len(line) + 1)
         return stored
 
@@ -187,21 +188,27 @@ class HistoryLog:
         return record
 
 
-def _apply(entry: Entry, record: Entry) -> None:
-    """Replay one line onto one policy's entry (idempotent)."""
+def _apply(entry: Entry, record: Entry, present: dict[str, set[Hashable]]) -> None:
+    """Replay one line onto one policy's entry (idempotent). ``present``: the identities in each of its lists,
+    kept up to date here, so that a line costs what it names, not what the lists hold (but for a drop)."""
     for kind in _KINDS:
         if "replace" in record:
             items = list(record["replace"].get(kind.name, []))
-        else:
-            gone = {kind.dropped(value) for value in record.get("drop", {}).get(kind.name, [])}
-            items = [item for item in entry.get(kind.name, []) if kind.identity(item) not in gone]
-            present = {kind.identity(item) for item in items}
-            for item in record.get("add", {}).get(kind.name, []):
-                if kind.identity(item) not in present:
-                    present.add(kind.identity(item))
-                    items.append(item)
-        if items or kind.name in entry:
-            entry[kind.name] = items
+            if items or kind.name in entry:
+                entry[kind.name] = items
+            present[kind.name] = {kind.identity(item) for item in items}
+            continue
+        if kind.name not in present:
+            present[kind.name] = {kind.identity(item) for item in entry.get(kind.name, [])}
+        seen = present[kind.name]
+        gone = {kind.dropped(value) for value in record.get("drop", {}).get(kind.name, [])} & seen
+        if gone:
+            entry[kind.name] = [item for item in entry[kind.name] if kind.identity(item) not in gone]
+            seen -= gone
+        for item in record.get("add", {}).get(kind.name, []):
+            if kind.identity(item) not in seen:
+                seen.add(kind.identity(item))
+                entry.setdefault(kind.name, []).append(item)
     listed = record.get("replace") or record.get("add") or {}
     for summary in listed.get(HISTORY, []):
         entry.get(EXECUTIONS, {}).pop(summary["run_id"], None)
