@@ -14,11 +14,12 @@ process; fake credentials from an in-memory fixture), every policy copying to on
 * the operator's **seed script** (``baseline.py``: one instance at a time, polling every 300 s) on
   the same fixture and time scale, N = 100 Aliyun, for imagebak's speed-up and API-call ratio;
 * the mixed N = 100 run again in the same world once it has a **full history** (``history.py``:
-  30 runs' images in the cloud, the history imagebak keeps in the state file), against the first,
-  empty-history run.
+  30 runs' images in the cloud, their summaries and recovery points in the state's history log, as
+  imagebak leaves them), against the first, empty-history run.
 
 Figures: wall / lower bound, API calls per instance per vendor, status calls per instance and per
-100 refs polled, state bytes written per instance (journal log appends + state file rewrites), and
+100 refs polled, state bytes written per instance (journal log appends + state file rewrites + history
+log appends and compactions), and
 the issue's targets as MET/MISSED. A benchmark prints; it never fails on a missed target (exit 0).
 
 The time scale: simulated seconds pass ``--time-scale`` times faster than real ones, so imagebak's
@@ -377,12 +378,14 @@ def report(c: Comparison, elapsed: float) -> str:
                 f"{v['refs_polled']:>11}  {actions}"
             )
     lines += ["", f"{'state bytes written':<30} {'per inst':>9} {'log appends':>11} {'log bytes':>11} "
-              f"{'state rewrites':>14} {'state bytes':>11} {'largest state':>13}"]  # fmt: skip
+              f"{'state rewrites':>14} {'state bytes':>11} {'largest state':>13} {'history +/rw':>12} "
+              f"{'history bytes':>13}"]  # fmt: skip
     for m in c.measured:
         p = m.run.probe
         lines.append(
             f"{m.scenario.name:<30} {m.bytes_per_instance:>9,.0f} {p.wal_appends:>11} {p.wal_bytes:>11,} "
-            f"{p.writes:>14} {p.bytes_written:>11,} {p.max_state_bytes:>13,}"
+            f"{p.writes:>14} {p.bytes_written:>11,} {p.max_state_bytes:>13,} "
+            f"{f'{p.history_appends}/{p.history_rewrites}':>12} {p.history_bytes:>13,}"
         )
     lines += ["", "where the time goes: real seconds after the run began, for the last instance to finish"]
     for m in c.measured:
@@ -433,7 +436,8 @@ def report(c: Comparison, elapsed: float) -> str:
             "",
             f"history: {empty.scenario.name} with an empty history vs the same world after {info.runs} runs "
             f"({info.images_after:,} images and {info.snapshots_after:,} snapshots in the cloud, "
-            f"{info.history_per_policy} runs kept per policy in a {info.state_bytes:,}-byte state file)",
+            f"{info.history_per_policy} runs and up to {info.points_per_policy} recovery points kept per policy: "
+            f"a {info.state_bytes:,}-byte state file and a {info.history_bytes:,}-byte history log)",
             f"  {'':<12} {'wall s':>7} {'bytes written':>13} {'per inst':>9} {'API calls':>9} {'non-status':>10} "
             f"{'CPU s':>6} {'emu CPU':>7}",
         ]
@@ -483,6 +487,9 @@ def to_json(c: Comparison) -> dict[str, Any]:
                 "journal_log_bytes": m.run.probe.wal_bytes,
                 "state_rewrites": m.run.probe.writes,
                 "state_bytes_written": m.run.probe.bytes_written,
+                "history_appends": m.run.probe.history_appends,
+                "history_rewrites": m.run.probe.history_rewrites,
+                "history_bytes_written": m.run.probe.history_bytes,
                 "bytes_per_instance": round(m.bytes_per_instance),
             }
             for m in c.measured

@@ -49,6 +49,7 @@ from imagebak.emulator.server import EmulatorApp
 from imagebak.emulator.wire import FrontEnd, WireRequest, WireResponse
 from imagebak.engine.journal import Journal
 from imagebak.state import StateStore
+from imagebak.state.history import HistoryLog
 
 POLICY_QUOTA = 20  # policies per account and region (the products' default quota)
 CLOUD_POLL_SECONDS = 15.0  # imagebak's poll interval against a real cloud (commands/run_cmd.py)
@@ -341,6 +342,9 @@ class Probe:
     locked_seconds: float = 0.0
     wal_appends: int = 0  # journal lines appended (each fsync'ed)
     wal_bytes: int = 0  # journal bytes appended (one JSON line per save)
+    history_appends: int = 0  # appends to the state's history log (summaries, points, tombstones)
+    history_rewrites: int = 0  # its compactions (and its creation)
+    history_bytes: int = 0  # bytes of both
     poll_passes: int = 0
     refs_polled: Counter[str] = field(default_factory=Counter)  # vendor -> refs asked for
     poll_seconds: float = 0.0
@@ -350,8 +354,8 @@ class Probe:
 
     @property
     def journal_bytes(self) -> int:
-        """Everything the journal put on disk: log appends plus state file rewrites."""
-        return self.wal_bytes + self.bytes_written
+        """Everything the journal put on disk: log appends, state file rewrites, history log writes."""
+        return self.wal_bytes + self.bytes_written + self.history_bytes
 
     def add(self, **amounts: float) -> None:
         """Add to counters from any thread (lanes, the emulator's request threads)."""
@@ -372,7 +376,8 @@ def _clocked(add: Callable[[float], None], clock: Callable[[], float] = time.per
 
 @contextlib.contextmanager
 def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -> Iterator[None]:
-    """Wrap the state store, the journal, the batched poll and the emulator's request handling; restore after.
+    """Wrap the state store (and its history log), the journal, the batched poll and the emulator's request handling;
+    restore after.
 
     Status calls are counted afterwards by action (``VendorSetup.status_actions``); the poll wrapper
     counts the refs asked for. ``vendor_of`` maps account names to vendors. The emulator runs in this
@@ -386,7 +391,7 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
         setattr(owner, name, wrapper)
 
     original_write, original_read, original_locked = StateStore._write, StateStore.read, StateStore._locked
-    original_append = Journal._append
+    original_append, original_put = Journal._append, HistoryLog._put
     original_poll = wait_step.poll
     original_handle = emulator_server._Handler.handle_one_request
 
@@ -418,6 +423,10 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
         original_append(self, measured)
         if sizes:
             probe.add(wal_appends=1, wal_bytes=sizes[0])  # what the journal writes: one line per save
+
+    def put(self: HistoryLog, payload: bytes, *, append: bool) -> None:
+        original_put(self, payload, append=append)
+        probe.add(history_bytes=len(payload), **{"history_appends" if append else "history_rewrites": 1})
 
     def poll(ctx: Any, pending: Sequence[Any]) -> None:
         # Polls of different accounts run at once, so the calls are told apart by action (status_actions),
@@ -455,6 +464,7 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
     patch(StateStore, "read", read)
     patch(StateStore, "_locked", locked)
     patch(Journal, "_append", append)
+    patch(HistoryLog, "_put", put)
     patch(wait_step, "poll", poll)
     patch(emulator_server._Handler, "handle_one_request", handle_one_request)
     try:

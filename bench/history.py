@@ -3,13 +3,17 @@
 After one real ``imagebak run`` in a fresh world, ``add_history`` clones what that run left behind
 into ``runs - 1`` earlier runs, one day apart: every image, copy and snapshot it made (new ids;
 names, run ids, idempotency keys and the JD description marker rewritten; times moved back), and
-the run's summary in each policy's history in the state file. The cloud then holds ``runs`` runs'
-worth of images, as an account does after a month of backups (imagebak does not delete old images),
-and the state holds the history imagebak keeps (its last ``HISTORY_LENGTH`` summaries per policy).
+the run's summary and recovery points into each policy's history. The cloud then holds ``runs``
+runs' worth of images, as an account does after a month of backups (these policies have no
+retention, so imagebak deletes none), and the state holds what imagebak keeps after them: the last
+``HISTORY_LENGTH`` summaries and every run's recovery points per policy.
 
 Cloning a real run, instead of writing records by hand, keeps the records exactly as the product
 makes them; the emulator's own persistence format (``CloudModel.to_dict`` / ``load_dynamic_state``)
-and the product's ``StateStore`` do the writing.
+and the product do the writing: each cloned run is recorded as the journal records a finished
+execution (``journal.apply`` of its finish line, in a ``StateStore.update``), oldest first, so the
+state file and its history log (appends, and the compactions they call for) are what ``runs``
+runs would have left.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 from harness import World
 
 from imagebak.emulator.rules import rules_for
-from imagebak.engine.journal import HISTORY, HISTORY_LENGTH
+from imagebak.engine.journal import HISTORY, POINTS, apply
 from imagebak.ownership import idempotency_key
 from imagebak.state import StateStore
 
@@ -41,7 +45,9 @@ class HistoryInfo:
     images_after: int
     snapshots_after: int
     history_per_policy: int
+    points_per_policy: int
     state_bytes: int
+    history_bytes: int  # the state's history log
 
 
 class _Aging:
@@ -102,18 +108,30 @@ def add_history(w: World, runs: int, seed: int = 1) -> HistoryInfo:
     model.load_dynamic_state({**data, "images": images, "snapshots": snapshots})
 
     store = StateStore(w.state_path)
-    kept = 0
-    with store.update() as state:
-        for entry in state.policies.values():
-            last = entry.get(HISTORY, [])[-1:]
-            older = [agings[days].record(copy.deepcopy(s)) for days in range(runs - 1, 0, -1) for s in last]
-            entry[HISTORY] = (older + last)[-HISTORY_LENGTH:]
-            kept = max(kept, len(entry[HISTORY]))
+    finished = {}  # policy key -> the finish line of its one real run
+    for key, entry in store.read().policies.items():
+        for summary in entry.get(HISTORY, [])[-1:]:
+            run = summary["run_id"]
+            points = [p for p in entry.get(POINTS, []) if p["run"] == run]
+            finished[key] = {"key": key, "run": run, "finished": summary, "points": points}
+    with store.update() as state:  # the real run is recorded again last, after the older ones
+        for key, line in finished.items():
+            entry = state.policies[key]
+            entry[HISTORY] = [s for s in entry[HISTORY] if s["run_id"] != line["run"]]
+            entry[POINTS] = [p for p in entry[POINTS] if p["run"] != line["run"]]
+    for days in range(runs - 1, -1, -1):
+        with store.update() as state:
+            for line in finished.values():
+                aged = agings[days].record(copy.deepcopy(line)) if days else line
+                apply(state, aged)
+    entries = store.read().policies.values()
     return HistoryInfo(
         runs=runs,
         images_before=len(data["images"]),
         images_after=len(images),
         snapshots_after=len(snapshots),
-        history_per_policy=kept,
+        history_per_policy=max((len(e.get(HISTORY, [])) for e in entries), default=0),
+        points_per_policy=max((len(e.get(POINTS, [])) for e in entries), default=0),
         state_bytes=w.state_path.stat().st_size,
+        history_bytes=store.history.path.stat().st_size if store.history.path.exists() else 0,
     )

@@ -46,18 +46,21 @@ from harness import (
 )
 
 from imagebak.emulator import server as emulator_server
+from imagebak.errors import StateError
+from imagebak.state import StateStore
 
 GRACE_SECONDS = 30.0  # the watchdog fires this long after --deadline
 
 
 def _statuses_in_state(path: Path) -> Counter[str]:
-    """Instance statuses of in-flight executions and of the last finished ones (the file is replaced atomically)."""
+    """Instance statuses of in-flight executions and of the last finished ones (read as imagebak reads them,
+    without a lock: the state file is replaced atomically and its history log only appended to or replaced)."""
     found: Counter[str] = Counter()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        policies = StateStore(path).read().policies
+    except StateError:
         return found
-    for entry in data.get("policies", {}).values():
+    for entry in policies.values():
         for execution in entry.get("executions", {}).values():
             found.update(w.get("status", "?") for w in execution.get("instances", {}).values())
         for summary in entry.get("history", [])[-1:]:
@@ -197,6 +200,7 @@ def _figures(args: argparse.Namespace, w: World, run: RunResult) -> dict[str, An
         for work in execution["instances"].values():
             copies.update(copy["state"] for copy in work["copies"].values())
     log_path = w.folder / "execution.log"
+    history = StateStore(w.state_path).history.path
     return {
         "instances": total,
         "per_vendor": {v: len(i) for v, i in w.ids.items()},
@@ -223,6 +227,10 @@ def _figures(args: argparse.Namespace, w: World, run: RunResult) -> dict[str, An
         "poll_seconds": round(probe.poll_seconds, 3),
         "state": {
             "final_bytes": w.state_path.stat().st_size if w.state_path.exists() else 0,
+            "history_final_bytes": history.stat().st_size if history.exists() else 0,
+            "history_appends": probe.history_appends,
+            "history_rewrites": probe.history_rewrites,
+            "history_bytes": probe.history_bytes,
             "max_bytes": probe.max_state_bytes,
             "writes": probe.writes,
             "writes_per_instance": round(probe.writes / total, 2),
@@ -313,6 +321,10 @@ def _print(f: dict[str, Any]) -> None:
         f"each fsync'ed), {st['journal_bytes']:,} bytes"
     )
     print(f"  state file          {st['final_bytes']:,} bytes at the end, {st['max_bytes']:,} at most")
+    print(
+        f"  history log         {st['history_final_bytes']:,} bytes at the end; {st['history_appends']} appends, "
+        f"{st['history_rewrites']} rewrites, {st['history_bytes']:,} bytes written"
+    )
     print(
         f"  state rewrites      {st['writes']} ({st['writes_per_instance']:.2f} per instance), "
         f"{st['bytes_written'] / 2**20:.1f} MiB written; {st['bytes_per_instance']:,} bytes per instance with the log"

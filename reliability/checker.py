@@ -33,6 +33,7 @@ from typing import Any
 
 from imagebak.ownership import TAG_INSTANCE, TAG_KEY, TAG_POLICY, TAG_RUN
 from imagebak.providers.jdcloud import parse_marker
+from imagebak.state import StateStore
 
 # A Huawei copy takes no tags at creation: its description ends with "[<idempotency key>]" until tagged.
 _DESCRIPTION_KEY = re.compile(r"\[(ib-[0-9a-f]{32})\]")
@@ -120,9 +121,11 @@ def _summary_ids(instance: Mapping[str, Any]) -> Iterator[str]:
 
 
 def read_known(state_path: Path, journals: Iterable[Path]) -> Known:
-    """Read the state file, plus the journal lines not yet folded into it (a dead process's log)."""
+    """Read the state file and its history log, plus the journal lines not yet folded into them (a dead process's
+    log). ``state.json`` is read as plain JSON, the history log by imagebak's own replay."""
     known = Known()
     data = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {"policies": {}}
+    StateStore(state_path).history.replay(data.setdefault("policies", {}))
     works: list[Mapping[str, Any]] = []
     for key, entry in data.get("policies", {}).items():
         for run_id, execution in (entry.get("executions") or {}).items():

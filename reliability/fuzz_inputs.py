@@ -4,7 +4,7 @@ The test suite runs a few hundred of these on every run (``tests/test_fuzz_input
 the same strategies and checks (``tests/fuzzing.py``) on many more, in this process, through the
 CLI as a user meets it, and prints what happened instead of stopping at the first problem:
 
-    python reliability/fuzz_inputs.py                          # 10,000 policy files, 1,500 state files
+    python reliability/fuzz_inputs.py                          # 10,000 policy files, 1,500 state files and logs
     python reliability/fuzz_inputs.py --policies 500 --states 100 --seed 7
 
 Counted: exit codes per command; internal errors (an exception escaping a command: exit 70);
@@ -92,8 +92,8 @@ def _kind(problem: str) -> str:
     return "internal error (exit 70)"
 
 
-def fuzz(tally: Tally, strategy: Any, check: Callable[[bytes], Outcome], count: int, timeout: int, rng: int) -> None:
-    def one(data: bytes) -> None:
+def fuzz(tally: Tally, strategy: Any, check: Callable[[Any], Outcome], count: int, timeout: int, rng: int) -> None:
+    def one(data: Any) -> None:
         signal.alarm(timeout)
         try:
             outcome = check(data)

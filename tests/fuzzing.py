@@ -6,8 +6,9 @@ CLI in this process, as a user meets it:
 
 - a policy file: ``policy validate`` exits 0 or 3, each problem on one ``FILE:LINE:COL: path: message``
   line; a file that validates also plans and lists (exit 0);
-- a state file: ``plan`` and ``policy list`` exit 0 or 4; ``run`` exits with a documented code; a
-  state file that does not validate is never rewritten, by any of them.
+- a state file and its history log (either or both mutated): ``plan`` and ``policy list`` exit 0 or
+  4; ``run`` exits with a documented code; when they do not validate, neither file is rewritten, by
+  any of them.
 
 Never: exit 70 (an exception escaping the command), a traceback, an input taking over 2 s.
 """
@@ -26,9 +27,10 @@ from typing import Any
 import yaml
 from click.testing import CliRunner
 from hypothesis import strategies as st
-from samples import KEY, full_state
+from samples import KEY, finish, full_state
 
 from imagebak.cli import cli
+from imagebak.engine.journal import Journal
 from imagebak.errors import ExitCode, StateError
 from imagebak.state import StateStore
 
@@ -198,9 +200,18 @@ def policy_files(draw: Callable[..., Any]) -> bytes:
 # -- state files -----------------------------------------------------------------------------------
 
 
-def _state_seed() -> bytes:
+StateFiles = tuple[bytes, bytes]  # state.json and its history log
+
+
+def _state_seed() -> StateFiles:
+    """As imagebak leaves them: an execution in flight; a log with a replace line, an add line and a drop line."""
     with tempfile.TemporaryDirectory() as folder:
-        return full_state(Path(folder) / "state.json").read_bytes()
+        store = StateStore(full_state(Path(folder) / "state.json"))
+        finish(store, 1)
+        journal = Journal(store)
+        journal.pruned(KEY, store.read().policies[KEY]["points"][0])
+        journal.close()
+        return store.path.read_bytes(), store.history.path.read_bytes()
 
 
 STATE_SEED = _state_seed()
@@ -247,13 +258,29 @@ def _json_mutation(draw: Callable[..., Any], data: bytes) -> bytes:
 _DEEP = "\x00deep\x00"
 
 
+def _line_mutation(draw: Callable[..., Any], data: bytes) -> bytes:
+    """A JSON mutation of one line of the history log."""
+    lines = data.split(b"\n")
+    at = draw(st.integers(0, len(lines) - 1))
+    return b"\n".join([*lines[:at], _json_mutation(draw, lines[at]), *lines[at + 1 :]])
+
+
+def _truncate(draw: Callable[..., Any], data: bytes) -> bytes:
+    """A crash in the middle of an append: a torn last line."""
+    return data[: draw(st.integers(0, len(data)))]
+
+
 @st.composite
-def state_files(draw: Callable[..., Any]) -> bytes:
-    data = STATE_SEED
+def state_files(draw: Callable[..., Any]) -> StateFiles:
+    state, log = STATE_SEED
     for _ in range(draw(st.integers(1, 3))):
-        mutate = draw(st.sampled_from([_json_mutation, _json_mutation, _json_mutation, _flip, _insert, _delete]))
-        data = mutate(draw, data)
-    return data
+        if draw(st.booleans()):
+            mutate = draw(st.sampled_from([_json_mutation, _json_mutation, _json_mutation, _flip, _insert, _delete]))
+            state = mutate(draw, state)
+        else:
+            mutate = draw(st.sampled_from([_line_mutation, _line_mutation, _truncate, *BYTE_MUTATIONS]))
+            log = mutate(draw, log)
+    return state, log
 
 
 # -- running them --------------------------------------------------------------------------------
@@ -322,22 +349,24 @@ def check_policy_file(data: bytes) -> Outcome:
     return outcome
 
 
-def check_state_file(data: bytes) -> Outcome:
+def check_state_file(files: StateFiles) -> Outcome:
     outcome = Outcome()
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "policies.yaml"
         config.write_text(SMALL_POLICY, encoding="utf-8")
-        state = Path(folder) / "state.json"
-        state.write_bytes(data)
+        store = StateStore(Path(folder) / "state.json")
+        paths = (store.path, store.history.path)
+        for path, data in zip(paths, files, strict=True):
+            path.write_bytes(data)
         try:
-            StateStore(state).read()
+            store.read()
             valid = True
         except StateError:
             valid = False
         except Exception as exc:  # what the CLI would report as an internal error
             valid = False
             outcome.problems.append(f"read: {type(exc).__name__}: {exc}"[:300])
-        before = (data, state.stat().st_mtime_ns)
+        before = [(path.read_bytes(), path.stat().st_mtime_ns) for path in paths]
         env = _env(Path(folder))
         documented = {int(code) for code in ExitCode}
         for name, args, allowed in (
@@ -347,8 +376,8 @@ def check_state_file(data: bytes) -> Outcome:
             ("run", ["run", "--all", "--no-wait", "--force"], documented),
         ):
             _invoke(outcome, name, ["-c", str(config), *args], allowed, env)
-            if not valid and (state.read_bytes(), state.stat().st_mtime_ns) != before:
+            if not valid and [(path.read_bytes(), path.stat().st_mtime_ns) for path in paths] != before:
                 outcome.rewritten = True
-                outcome.problems.append(f"{name}: rewrote a state file that did not validate")
+                outcome.problems.append(f"{name}: rewrote a state file or history log that did not validate")
                 break
     return outcome

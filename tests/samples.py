@@ -1,4 +1,5 @@
-"""Valid inputs the tests start from: a small policy file, and a state file as imagebak writes it."""
+"""Valid inputs the tests start from: a small policy file, and a state file as imagebak writes it; and a counter
+of the bytes the state store writes."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from imagebak.engine.journal import EXECUTIONS, Journal
 from imagebak.execution.records import Execution
 from imagebak.schedule import ScheduleState
 from imagebak.state import StateStore
+from imagebak.state.history import HistoryLog
 
 ONE_POLICY = """\
 version: 1
@@ -127,3 +131,40 @@ def full_state(path: Path) -> Path:
     journal.save_instance(running, running.instances["i-1"])
     journal.close()  # compacted into the state file
     return store.path
+
+
+def finish(store: StateStore, day: int) -> str:
+    """Start and finish one more execution (``day`` days after the first) through the journal; its run id."""
+    run = (NOW + timedelta(days=day)).strftime("%Y%m%dT%H%M%SZ")
+    execution = Execution.from_dict({**copy.deepcopy(EXECUTION), "run_id": run})
+    with store.update() as state:
+        state.entry(KEY).setdefault(EXECUTIONS, {})[run] = execution.to_dict()
+    journal = Journal(store)
+    execution.finished_at = "2026-12-01T01:00:00.000000Z"
+    journal.finish(execution)
+    journal.close()
+    return run
+
+
+class Writes:
+    """Every byte the state store puts on disk, by file, counted where it is written."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.appended: list[int] = []
+        self.rewritten: list[int] = []  # the history log's
+        self.state: list[int] = []  # state.json's
+        put, write = HistoryLog._put, StateStore._write
+
+        def counted_put(log: HistoryLog, payload: bytes, *, append: bool) -> None:
+            put(log, payload, append=append)
+            (self.appended if append else self.rewritten).append(len(payload))
+
+        def counted_write(store: StateStore, data: dict[str, Any]) -> None:
+            write(store, data)
+            self.state.append(store.path.stat().st_size)
+
+        monkeypatch.setattr(HistoryLog, "_put", counted_put)
+        monkeypatch.setattr(StateStore, "_write", counted_write)
+
+    def total(self) -> int:
+        return sum(self.appended) + sum(self.rewritten) + sum(self.state)

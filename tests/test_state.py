@@ -35,8 +35,13 @@ def test_missing_file_reads_as_empty(tmp_path: Path):
 def test_what_imagebak_writes_validates_and_keeps_its_shape(tmp_path: Path):
     path = full_state(tmp_path / "state.json")
     data = json.loads(path.read_bytes())
-    entry = data["policies"][KEY]
+    assert data["version"] == 2 and sorted(data["policies"][KEY]) == ["executions", "schedule"]
+    header, line = [json.loads(line) for line in (tmp_path / "state.json.history.jsonl").read_bytes().splitlines()]
+    assert header == {"format": "imagebak-history", "version": 1}
+    assert line["key"] == KEY and sorted(line["replace"]) == ["history", "points"]
+    entry = StateStore(path).read().policies[KEY]  # the history log replayed onto state.json
     assert sorted(entry) == ["executions", "history", "points", "schedule"]
+    assert entry["points"] == line["replace"]["points"]
     assert entry["points"] == [
         {
             "instance": "i-1",
@@ -51,10 +56,11 @@ def test_what_imagebak_writes_validates_and_keeps_its_shape(tmp_path: Path):
     state = StateStore(path).read()  # a fresh store: validated on read
     assert state.schedule(KEY) == sample()
     assert [e.run_id for e in in_flight(state)] == ["20261201T000000Z"]
-    before = path.read_bytes()
+    log = tmp_path / "state.json.history.jsonl"
+    before = (path.read_bytes(), log.read_bytes(), log.stat().st_mtime_ns)
     with StateStore(path).update():
         pass
-    assert path.read_bytes() == before  # read + write back changes nothing
+    assert (path.read_bytes(), log.read_bytes(), log.stat().st_mtime_ns) == before  # read + write back: no change
 
 
 def _broken(mutate) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from enum import IntEnum
 from typing import Any
 
 from imagebak.config.schema import Policy, PolicyFile
-from imagebak.engine.journal import EXECUTIONS, HISTORY, POINTS, replay_all
-from imagebak.state import State, StateStore, policy_key
+from imagebak.engine.journal import replay_all
+from imagebak.state import EXECUTIONS, HISTORY, POINTS, State, StateStore, policy_key
 
 FRESHNESS_GRACE = timedelta(hours=6)  # a run may take hours: the newest point may be this much older than one interval
 

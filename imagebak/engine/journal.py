@@ -3,7 +3,8 @@
 A save appends one JSON line (the one instance record that changed) to this process's
 write-ahead log beside the state file, ``<state>.wal.<pid>-<token>``, and fsyncs it: its cost does
 not grow with the number of instances or the size of the history. ``compact`` folds the log into
-the state file (one atomic rewrite under the state lock) at the end of each pass and empties it.
+the state (one write under the state lock: finished executions' summaries and recovery points are
+appended to the state's history log, the rest rewrites ``state.json``) and empties it.
 
 Each process holds an ``flock`` on its own log while it lives. A log whose lock can be taken
 belongs to a process that died: ``recover`` folds it into the state (inside the selection
@@ -27,12 +28,9 @@ from imagebak.errors import StateError
 from imagebak.execution.records import Execution, InstanceWork
 from imagebak.execution.states import ArtifactState
 from imagebak.fsutil import try_flock
-from imagebak.state import State, StateStore
+from imagebak.state import EXECUTIONS, HISTORY, POINTS, State, StateStore
 
-EXECUTIONS = "executions"
-HISTORY = "history"
-HISTORY_LENGTH = 20
-POINTS = "points"  # recovery points imagebak made and has not pruned: what retention works on
+HISTORY_LENGTH = 20  # finished-execution summaries kept per policy (POINTS stay until retention prunes them)
 COMPACT_AFTER_ENTRIES, COMPACT_AFTER_SECONDS = 2000, 30.0  # how long the log may grow between two folds
 
 Entry = dict[str, Any]

@@ -14,11 +14,11 @@ from imagebak.actions.prune import Point, Target, Verdict, prune
 from imagebak.config.schema import Policy, PolicyFile, RetainSettings
 from imagebak.engine.context import ProviderPool
 from imagebak.engine.events import EventLog
-from imagebak.engine.journal import EXECUTIONS, POINTS, Journal
+from imagebak.engine.journal import Journal
 from imagebak.engine.locks import PolicyLocks
 from imagebak.providers.base import Provider
 from imagebak.retention import Retain
-from imagebak.state import State, policy_key
+from imagebak.state import EXECUTIONS, POINTS, State, policy_key
 
 KEEP_NEWEST = Retain(last=1)  # ``prune --orphans``: a policy gone from the file keeps only its newest point
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from imagebak.cli import cli
 from imagebak.emulator.server import EmulatorHandle, start_emulator
+from imagebak.state import StateStore
 
 TIME_SCALE = 3000.0  # a 10-minute image takes 0.2 s
 
@@ -140,7 +141,8 @@ class World:
         return self.emulator.counters.get(self.vendor.name, action)
 
     def state(self) -> dict[str, Any]:
-        return json.loads(self.state_file.read_text(encoding="utf-8"))
+        """The state as imagebak reads it from disk: ``state.json`` with its history log replayed."""
+        return StateStore(self.state_file).read().data
 
     def log_events(self) -> list[dict[str, Any]]:
         path = self.folder / "execution.log"

@@ -194,8 +194,8 @@ class Harness:
         return {(s.value, e.value, t.value) for name, s, e, t in self.fired if name == machine}
 
     def state(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.folder / "state.json").read_text(encoding="utf-8"))
-        return data
+        """The state as imagebak reads it from disk: ``state.json`` with its history log replayed."""
+        return StateStore(self.folder / "state.json").read().data
 
     def events(self) -> list[dict[str, Any]]:
         path = self.folder / "execution.log"

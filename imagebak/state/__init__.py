@@ -1,9 +1,16 @@
-"""The small JSON state file: schedules per policy, executions in flight, and a short history.
+"""The state: a small JSON file (schedules per policy, executions in flight) and its history log.
+
+``state.json`` is rewritten whole, so it holds only what a run changes. Each policy's finished-run
+summaries (``history``) and recovery points (``points``) accumulate: they live in the append-only
+``<state>.history.jsonl`` (``history.py``), replayed on read, so that in memory a policy's entry has
+all four keys, as it always had. A write appends to the log what changed there, then rewrites
+``state.json`` without those two lists; a version 1 state file (which held them inline) is read as
+it is and migrated by its first write.
 
 Writes are atomic (``fsutil.atomic_write``) and happen under an exclusive lock on a sibling
 ``.lock`` file, so two cron invocations never interleave a read-modify-write. Every read from
-disk is checked against the schema at the end of this module; a file that is not ours, not JSON,
-or not valid is reported (exit 4, naming the file and the place in it) and never overwritten.
+disk is checked against the schema (``schema.py``); a file that is not ours, not JSON, or not valid
+is reported (exit 4, naming the file and the place in it) and nothing is written while it is there.
 """
 
 from __future__ import annotations
@@ -14,18 +21,31 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from typing import Any
 
 from imagebak.errors import StateError
 from imagebak.fsutil import atomic_write, try_flock
 from imagebak.schedule import ScheduleState
+from imagebak.state.history import EXECUTIONS, HISTORY, POINTS, HistoryLog, Stored
+from imagebak.state.schema import check_state, load_time
+
+__all__ = [
+    "EXECUTIONS",
+    "HISTORY",
+    "POINTS",
+    "STATE_ENV",
+    "STATE_FORMAT",
+    "STATE_VERSION",
+    "State",
+    "StateStore",
+    "dump_time",
+    "load_time",
+    "policy_key",
+]
 
 STATE_FORMAT = "imagebak-state"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 1: history and points inline (read, and migrated to the history log by the first write)
 STATE_ENV = "IMAGEBAK_STATE"
 _KEEP = "imagebak will not overwrite it"
 
@@ -39,20 +59,14 @@ def dump_time(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment else None
 
 
-def load_time(text: str) -> datetime:
-    """A stored time (ISO 8601 with a zone) in UTC; ValueError if it is not one."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone")
-    return moment.astimezone(timezone.utc)
-
-
 class State:
-    """The decoded state file. Policy entries are plain dicts so other modules can keep their records there."""
+    """The decoded state, history log replayed. Policy entries are plain dicts so other modules can keep their
+    records there; ``stored`` is what the history log held when read (the store appends the difference)."""
 
-    def __init__(self, path: Path, data: dict[str, Any] | None = None) -> None:
+    def __init__(self, path: Path, data: dict[str, Any] | None = None, stored: Stored | None = None) -> None:
         self.path = path
         self.data = data or {"format": STATE_FORMAT, "version": STATE_VERSION, "policies": {}}
+        self.stored = stored or Stored()
 
     @property
     def policies(self) -> dict[str, dict[str, Any]]:
@@ -91,50 +105,63 @@ class State:
         }
 
 
+Identity = tuple[tuple[int, int, int], ...]
+
+
 class StateStore:
-    """Reads and atomically rewrites one state file under an exclusive lock."""
+    """Reads and writes one state file and its history log, under an exclusive lock."""
 
     def __init__(self, path: Path, *, lock_timeout: float = 30.0) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
+        self.history = HistoryLog(path.with_name(path.name + ".history.jsonl"))
         self.lock_timeout = lock_timeout
-        # What this process last wrote, and the file identity it got: if the file still has that
-        # identity (every writer renames, so another writer changes the inode), skip re-reading it.
-        self._written: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+        # What this process last wrote, and the files' identities it got: if they still have them (a
+        # rewrite renames, an append grows the log), skip re-reading them.
+        self._written: tuple[Identity, State] | None = None
 
     def read(self) -> State:
-        """The current state (empty if no file yet). Renames are atomic, so no lock is needed to read."""
+        """The current state (empty if no file yet), history log replayed. No lock is needed: ``state.json`` is
+        read first and is replaced atomically; the log is written before it, so it is at least as new."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            return State(self.path)
+            data = None
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read the state file: {exc.strerror or exc}") from None
-        return State(self.path, self._decode(raw))
+        else:
+            data = self._decode(raw)
+        state = State(self.path, data)
+        inline = any(HISTORY in entry or POINTS in entry for entry in state.policies.values())
+        state.stored = self.history.replay(state.policies)
+        state.stored.rewrite |= inline  # version 1: the first write moves them to the log
+        return state
 
     @contextlib.contextmanager
     def update(self) -> Iterator[State]:
-        """Lock, read, let the caller change the state, then write it back atomically.
+        """Lock, read, let the caller change the state, then write it back: the history log's changes first
+        (appended, or the log rewritten atomically), then ``state.json`` (atomically).
 
-        Nothing is written if the file on disk did not validate, or if the caller raises.
+        Nothing is written if a file on disk did not validate, or if the caller raises.
         """
         with self._locked():
             state = self._read_locked()
-            yield state
-            self._write(state.data)
-            self._written = (self._identity(), state.data)
+            try:
+                yield state
+                state.stored = self.history.save(state.policies, state.stored)
+                self._write(state.data)
+            except BaseException:
+                self._written = None  # the state in memory may hold changes that are not on disk
+                raise
+            self._written = (self._identity(), state)
 
     def _read_locked(self) -> State:
         if self._written is not None and self._written[0] == self._identity():
-            return State(self.path, self._written[1])
+            return self._written[1]
         return self.read()
 
-    def _identity(self) -> tuple[int, int, int]:
-        try:
-            stat = os.stat(self.path)
-        except OSError:
-            return (0, 0, 0)  # missing or unreadable: read() says which
-        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    def _identity(self) -> Identity:
+        return tuple(_identity(path) for path in (self.path, self.history.path))
 
     def _decode(self, raw: bytes) -> dict[str, Any]:
         try:
@@ -164,7 +191,7 @@ class StateStore:
             )
         if not isinstance(data.get("policies"), dict):
             raise StateError(f'{self.path}: "policies" must be an object; fix it or move the file away')
-        problem = _check_schema(raw, data)
+        problem = check_state(raw, data)
         if problem is not None:
             where, message = problem
             raise StateError(
@@ -202,127 +229,23 @@ class StateStore:
             raise StateError(f"{self.path.parent}: cannot create the state folder: {exc.strerror or exc}") from None
 
     def _write(self, data: dict[str, Any]) -> None:
+        """Rewrite ``state.json`` with what the history log does not hold."""
+        small = {
+            key: {k: v for k, v in entry.items() if k not in (HISTORY, POINTS)}
+            for key, entry in data["policies"].items()
+        }
+        hot = {**data, "version": STATE_VERSION, "policies": {key: entry for key, entry in small.items() if entry}}
         # compact: indented output takes the pure-Python encoder, 5-6 times slower on a large state
-        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        payload = json.dumps(hot, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
         try:
             atomic_write(self.path, payload)
         except OSError as exc:
             raise StateError(f"{self.path}: cannot write the state file: {exc.strerror or exc}") from None
 
 
-# -- the schema every state file read from disk must match ------------------------------------------
-
-# Stored times: from a start (1970 to 8999, as the policy file allows) plus intervals of at most a
-# year, so a slot or the 12-hour floor computed from them never leaves datetime's range.
-_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9900, 1, 1, tzinfo=timezone.utc)
-_LONGEST_EVERY = 10 * 366 * 86400
-
-
-def _stored_time(text: str) -> str:
-    if not _EARLIEST <= load_time(text) < _LATEST:
-        raise ValueError(f"{text} is out of range ({_EARLIEST.year} to {_LATEST.year - 1})")
-    return text
-
-
-_Time = Annotated[str, AfterValidator(_stored_time)]
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)  # built when a file is read
-
-
-class _Schedule(_Record):
-    """``State.set_schedule`` writes these."""
-
-    first_seen: _Time
-    start: _Time
-    every_seconds: int = Field(ge=1, le=_LONGEST_EVERY)
-    enabled: bool
-    next_run: _Time
-    last_run: _Time | None = None
-
-
-class _HistoryInstance(_Record):
-    status: str
-    reason: str
-    image_id: str | None
-    extra_image_ids: list[str] = Field(default_factory=list)  # Huawei data-disk images of the same backup
-    leftovers: list[str] = Field(default_factory=list)  # failed images the cloud would not delete
-    copies: dict[str, str]
-
-
-class _HistoryEntry(_Record):
-    """A finished execution, summarised by the journal."""
-
-    run_id: str
-    manual: bool
-    started_at: str
-    finished_at: str | None
-    instances: dict[str, _HistoryInstance]
-
-
-class _Point(_Record):
-    """A recovery point the journal recorded: one execution's images of one instance in one region."""
-
-    instance: str
-    region: str
-    run: str
-    created_at: _Time
-    image_ids: list[str] = Field(min_length=1)
-
-
-class _PolicyEntry(_Record):
-    schedule: _Schedule | None = None
-    executions: dict[str, dict[str, Any]] = Field(default_factory=dict)  # each checked by _check_execution
-    history: list[_HistoryEntry] = Field(default_factory=list)
-    points: list[_Point] = Field(default_factory=list)
-
-
-class _StateFile(_Record):
-    format: str
-    version: int
-    policies: dict[str, _PolicyEntry]
-
-
-@cache
-def _execution_schema() -> TypeAdapter[Any]:
-    """The execution records themselves are the schema of executions in flight (built only when some exist)."""
-    from imagebak.execution.records import Execution
-
-    return TypeAdapter(Execution)
-
-
-def _check_schema(raw: bytes, data: dict[str, Any]) -> tuple[str, str] | None:
-    """Where the decoded file breaks the schema, and how; None if it does not."""
+def _identity(path: Path) -> tuple[int, int, int]:
     try:
-        _StateFile.model_validate_json(raw, strict=True)
-    except ValidationError as exc:
-        return _first_error(exc, ())
-    for key, entry in data["policies"].items():
-        for run_id, record in entry.get("executions", {}).items():
-            problem = _check_execution(record, ("policies", key, "executions", run_id))
-            if problem is not None:
-                return problem
-    return None
-
-
-def _check_execution(record: dict[str, Any], where: tuple[str, ...]) -> tuple[str, str] | None:
-    from imagebak.execution.records import Execution
-
-    try:  # JSON, so that the snapshot's (region, vault) pairs may be arrays, as they are stored
-        _execution_schema().validate_json(json.dumps(record), strict=True)
-    except ValidationError as exc:
-        return _first_error(exc, where)
-    try:  # what the engine will do with it: also refuses keys the records do not have
-        Execution.from_dict(record)
-    except (KeyError, TypeError, ValueError) as exc:
-        return ".".join(where), f"unreadable execution record ({exc})"
-    return None
-
-
-def _first_error(exc: ValidationError, where: tuple[str, ...]) -> tuple[str, str]:
-    error = exc.errors(include_url=False)[0]
-    path = ".".join(str(part) for part in (*where, *error["loc"])) or "(root)"
-    message = "unknown key" if error["type"] == "extra_forbidden" else str(error["msg"])
-    count = exc.error_count()
-    return path, message.removeprefix("Value error, ") + (f" (and {count - 1} more problems)" if count > 1 else "")
+        stat = os.stat(path)
+    except OSError:
+        return (0, 0, 0)  # missing or unreadable: read() says which
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
