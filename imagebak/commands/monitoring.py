@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 def run_started(loaded: LoadedConfig) -> None:
     """The healthchecks-style ``/start`` ping, so a run that never ends is noticed too."""
+    _UNSET_REPORTED.clear()  # a new run (several run in one process under tests or a wrapper)
     url = _env(loaded.model.notify.healthchecks_url_env)
     if url:
         ping(url, "start")
@@ -123,9 +124,14 @@ def _webhook(kind: str, url_env: str, secret_env: str | None) -> Webhook | None:
 
 
 def _env(name: str | None) -> str | None:
+    """The variable's value; a missing one is said once per run (the start and end pings both ask)."""
     if not name:
         return None
     value = os.environ.get(name)
-    if not value:
+    if not value and name not in _UNSET_REPORTED:
+        _UNSET_REPORTED.add(name)
         log.warning("environment variable %s is not set: that notification is skipped", name)
     return value or None
+
+
+_UNSET_REPORTED: set[str] = set()

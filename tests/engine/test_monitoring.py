@@ -58,3 +58,14 @@ def test_a_failure_then_a_recovery_are_told_and_measured(world_for, receiver: Re
     receiver.requests.clear()
     assert world.run_json("--policy", "fixed", "--force")[0] == 0
     assert [r["path"] for r in receiver.requests] == ["/ping/uuid-789/start", "/ping/uuid-789"]  # no chat message
+
+
+def test_an_unset_ping_variable_is_said_once_per_run(world_for, receiver: Receiver, monkeypatch, tmp_path):
+    world = world_for("jdcloud")
+    world.write_policies(world.policy(copy_to=[]))
+    configure(world, receiver, monkeypatch, tmp_path / "imagebak.prom")
+    monkeypatch.delenv("TEST_PING_URL")
+    for run in range(2):  # and again in the next run of the same process
+        result = world.run("--policy", "nightly", "--force")
+        assert result.exit_code == 0, result.output
+        assert result.output.count("TEST_PING_URL is not set") == 1, (run, result.output)
