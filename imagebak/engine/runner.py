@@ -181,6 +181,8 @@ class Engine:
         """Step 1's look-ups for a whole pass, per account and region, before the lanes take one each."""
         groups: dict[tuple[str, str], list[str]] = {}
         for execution, work in todo:
+            if self.ctx.provider(execution.policy.account).limits.instances_per_describe <= 1:
+                continue  # one call per instance anyway: each lane asks for its own, in parallel
             groups.setdefault((execution.policy.account, execution.policy.region), []).append(work.instance_id)
         describe = self.ctx.describe_instances
         self._in_lanes([(acc, partial(describe, acc, region, ids)) for (acc, region), ids in groups.items()])

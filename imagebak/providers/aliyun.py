@@ -275,7 +275,7 @@ class AliyunProvider(Provider):
 
     vendor = VENDOR
     # Aliyun runs five copies per region at once and queues the rest: no limit to respect.
-    limits = ProviderLimits(max_images_per_copy_call=1, default_concurrency=4)
+    limits = ProviderLimits(max_images_per_copy_call=1, default_concurrency=4, instances_per_describe=PAGE_SIZE)
 
     def __init__(
         self,

@@ -232,6 +232,7 @@ class ProviderLimits:
     max_concurrent_copies: int | None = None  # Huawei: 5 per account
     max_images_per_copy_call: int = 1  # JD copyImages: 10
     default_concurrency: int = 4  # instances worked on at once
+    instances_per_describe: int = 1  # more: ``get_instances`` describes that many per call (one pass's step 1)
     copy_size_limit_gb: Mapping[str, int] = field(default_factory=dict)  # source region -> GB
 
 

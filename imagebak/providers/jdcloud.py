@@ -49,6 +49,10 @@ from jdcloud_sdk.services.vm.apis.DescribeInstanceRequest import (
     DescribeInstanceParameters,
     DescribeInstanceRequest,
 )
+from jdcloud_sdk.services.vm.apis.DescribeInstancesRequest import (
+    DescribeInstancesParameters,
+    DescribeInstancesRequest,
+)
 from jdcloud_sdk.services.vm.apis.DescribeQuotasRequest import DescribeQuotasParameters, DescribeQuotasRequest
 from jdcloud_sdk.services.vm.apis.ModifyImageAttributeRequest import (
     ModifyImageAttributeParameters,
@@ -82,6 +86,7 @@ T = TypeVar("T")
 VENDOR = "jdcloud"
 log = logging.getLogger(__name__)
 COPY_BATCH = 10  # copyImages: at most 10 source images per call
+INSTANCES_PAGE = 100  # describeInstances: pageSize at most 100 (its SDK docstring: [10, 100])
 DESCRIBE_BATCH = 100  # describeImages: at most 100 images per page / ids per call
 DESCRIPTION_MAX = 256
 NAME_MAX = 32
@@ -144,7 +149,7 @@ def build(settings: ProviderSettings) -> Provider:
 
 class JdcloudProvider(Provider):
     vendor = VENDOR
-    limits = ProviderLimits(max_images_per_copy_call=COPY_BATCH)
+    limits = ProviderLimits(max_images_per_copy_call=COPY_BATCH, instances_per_describe=INSTANCES_PAGE)
 
     def __init__(self, settings: ProviderSettings) -> None:
         credential = Credential(settings.credentials.access_key_id, settings.credentials.secret)
@@ -164,17 +169,21 @@ class JdcloudProvider(Provider):
             if err.kind is ErrorKind.NOT_FOUND:
                 return None
             raise
-        instance = result["instance"]
-        attachments = [(instance.get("systemDisk"), True)]
-        attachments += [(disk, False) for disk in instance.get("dataDisks") or []]
-        disks = tuple(_disk_info(att, is_system) for att, is_system in attachments if att)
-        return InstanceInfo(
-            instance_id=instance["instanceId"],
-            region=region,
-            name=instance.get("instanceName") or "",
-            status=instance.get("status") or "",
-            disks=disks,
-        )
+        return _instance_info(region, result["instance"])
+
+    def get_instances(self, region: str, instance_ids: Sequence[str]) -> Mapping[str, InstanceInfo | None]:
+        """describeInstances with up to ``INSTANCES_PAGE`` ids in its ``instanceId`` filter per call
+        (the listing carries the same disks as describeInstance)."""
+        wanted = list(dict.fromkeys(instance_ids))
+        found: dict[str, InstanceInfo] = {}
+        for start in range(0, len(wanted), INSTANCES_PAGE):
+            params = DescribeInstancesParameters(region)
+            params.setFilters([Filter("instanceId", wanted[start : start + INSTANCES_PAGE])])
+            params.setPageSize(INSTANCES_PAGE)
+            result = self._call(self._vm, DescribeInstancesRequest(params), "describeInstances")
+            for instance in result.get("instances") or []:
+                found[instance["instanceId"]] = _instance_info(region, instance)
+        return {instance_id: found.get(instance_id) for instance_id in wanted}
 
     def quotas(self, region: str) -> Sequence[Quota]:
         """Image quota from vm describeQuotas; snapshot quota from the disk service (JD ties both)."""
@@ -501,6 +510,18 @@ def _copy_group(spec: CopySpec) -> tuple[Any, ...]:
         spec.name,
         spec.description,
         tuple(sorted(spec.tags.items())),
+    )
+
+
+def _instance_info(region: str, instance: Mapping[str, Any]) -> InstanceInfo:
+    attachments = [(instance.get("systemDisk"), True)]
+    attachments += [(disk, False) for disk in instance.get("dataDisks") or []]
+    return InstanceInfo(
+        instance_id=instance["instanceId"],
+        region=region,
+        name=instance.get("instanceName") or "",
+        status=instance.get("status") or "",
+        disks=tuple(_disk_info(att, is_system) for att, is_system in attachments if att),
     )
 
 

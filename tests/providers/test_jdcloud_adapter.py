@@ -134,6 +134,13 @@ def test_get_instance_maps_disks_and_missing_is_none(emu: EmulatorHandle, jd: Pr
     assert calls(emu, "describeInstance") == 2  # not found is not retried
 
 
+def test_get_instances_describes_many_in_one_call(emu: EmulatorHandle, jd: Provider) -> None:
+    found = jd.get_instances(REGION, ["i-app", "i-gone", "i-app"])
+    assert (calls(emu, "describeInstances"), calls(emu, "describeInstance")) == (1, 0)
+    assert list(found) == ["i-app", "i-gone"] and found["i-gone"] is None
+    assert found["i-app"] == jd.get_instance(REGION, "i-app")  # the listing carries the same disks
+
+
 def test_quotas_report_image_and_snapshot(emu: EmulatorHandle, jd: Provider) -> None:
     instance = jd.get_instance(REGION, "i-app")
     assert instance is not None

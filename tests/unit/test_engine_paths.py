@@ -7,6 +7,7 @@ them all again and check that together they fire every transition of both tables
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,7 @@ def missing_instance_fails(h: Harness) -> None:
 @scenario
 def transient_error_is_retried_on_the_next_pass(h: Harness) -> None:
     # Both the pass's batched describe and the create step's own look-up are throttled.
+    h.provider.limits = replace(h.provider.limits, instances_per_describe=100)
     h.provider.fail("get_instance", ErrorKind.THROTTLED, code="Throttling", times=2)
     first = only_work(h.run("nightly", wait=False))
     assert first.status is WorkStatus.NEW and first.reason.startswith("will retry: ") and "Throttling" in first.reason
@@ -202,10 +204,19 @@ def transient_error_is_retried_on_the_next_pass(h: Harness) -> None:
 
 @scenario
 def a_failed_batched_describe_leaves_each_instance_its_own(h: Harness) -> None:
+    h.provider.limits = replace(h.provider.limits, instances_per_describe=100)
     h.provider.fail("get_instance", ErrorKind.THROTTLED, code="Throttling")  # the batch only
     report = h.run("nightly")
     assert only_work(report).status is WorkStatus.DONE
     assert h.calls("get_instance") == 2 and h.calls("create_image") == 1
+
+
+@scenario
+def a_vendor_without_a_batch_describe_is_asked_per_instance_only(h: Harness) -> None:
+    h.provider.fail("get_instance", ErrorKind.THROTTLED, code="Throttling")  # the create step's own
+    first = only_work(h.run("nightly", wait=False))
+    assert first.status is WorkStatus.NEW and "Throttling" in first.reason
+    assert h.calls("get_instance") == 1
 
 
 @scenario
