@@ -70,6 +70,7 @@ PERMISSIONS: dict[str, tuple[tuple[str, str | None], ...]] = {
     ),
     "jdcloud": (
         ("describeInstance", "vm:describeInstance"),
+        ("describeInstances", "vm:describeInstances"),
         ("describeQuotas", "vm:describeQuotas"),
         ("describeQuota", "disk:describeQuota"),
         ("describeImages", "vm:describeImages"),

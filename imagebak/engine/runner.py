@@ -20,12 +20,12 @@ from imagebak.actions import wait as wait_step
 from imagebak.engine.context import RunContext
 from imagebak.engine.lanes import run_in_lanes
 from imagebak.engine.options import RunOptions
+from imagebak.engine.polling import Group, PollSchedule
 from imagebak.execution.records import Artifact, Execution, InstanceWork, WorkItem
 from imagebak.execution.states import ArtifactState, Outcome, WorkEvent, WorkStatus
 from imagebak.providers import retry
 from imagebak.providers.base import ProviderError
 
-INF = float("inf")
 DELETE_PASSES = 5  # passes a refused delete of a failed image is tried before it is kept on record instead
 
 
@@ -48,10 +48,7 @@ class Engine:
         self._deadline = float("inf")
         self._stranded = False  # a lane was still in a cloud call when the deadline passed
         self._copies_waiting = False  # the last pass left copies to submit for want of time: no sleep
-        self._polled: dict[tuple[str, str, str], float] = {}  # (step, account, region) -> when last polled
-        # A pass after a sleep polls again; one right after a pass cut short by copies polls a group
-        # only once its poll interval (less the time a pass takes to start) has passed.
-        self._gap = options.poll_interval * 0.9
+        self._schedule = PollSchedule(options.poll_interval)
         self._delete_tries: Counter[str] = Counter()  # failed artifact key -> passes its delete was refused
 
     def advance(self, executions: list[Execution]) -> bool:
@@ -84,7 +81,7 @@ class Engine:
             if self.progress:
                 self.progress(self._progress_line())
             if not self._copies_waiting:
-                self.sleep(max(0.0, min(self.options.poll_interval, self._deadline - time.monotonic())))
+                self.sleep(max(0.0, min(self._schedule.wait(time.monotonic()), self._deadline - time.monotonic())))
 
     # -- what is live ----------------------------------------------------------------------------
 
@@ -188,16 +185,17 @@ class Engine:
         self._in_lanes([(acc, partial(describe, acc, region, ids)) for (acc, region), ids in groups.items()])
 
     def _poll(self, items: list[WorkItem], step: str) -> None:
-        """Poll pending artifacts, each account and region in its own lane (one batched call each), at
-        most once per poll interval (a pass that only went on submitting copies does not poll again)."""
-        groups: dict[tuple[str, str], list[WorkItem]] = {}
+        """Poll pending artifacts, each account and region in its own lane (one batched call each),
+        each group when ``polling.PollSchedule`` says it is due."""
+        groups: dict[Group, list[WorkItem]] = {}
         for item in items:
             if item.artifact.state is ArtifactState.PENDING:
-                groups.setdefault((item.account, item.artifact.region), []).append(item)
-        now = time.monotonic()
-        due = {key: group for key, group in groups.items() if now - self._polled.get((step, *key), -INF) >= self._gap}
-        self._polled.update({(step, *key): now for key in due})
-        self._in_lanes([(account, partial(self._poll_group, group, step)) for (account, _), group in due.items()])
+                groups.setdefault((step, item.account, item.artifact.region), []).append(item)
+        # The artifacts' times are the run's clock (``--now`` / IMAGEBAK_NOW may move it): compare with it.
+        due = self._schedule.due(step, groups, time.monotonic(), self.ctx.now().timestamp())
+        self._in_lanes([(group[1], partial(self._poll_group, groups[group], step)) for group in due])
+        for group in due:
+            self._schedule.polled(group, groups[group], time.monotonic(), self.ctx.now().timestamp())
 
     def _poll_group(self, pending: list[WorkItem], step: str) -> None:
         """A batch-wide error ends the batch only if retrying cannot help."""

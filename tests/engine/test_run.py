@@ -171,6 +171,19 @@ def test_no_wait_submits_and_the_next_run_finishes_the_work(world: World):
     assert world.calls(world.vendor.create_action) == 1
 
 
+def test_a_run_on_a_rehearsal_clock_polls_what_it_resumes(world_for, monkeypatch):
+    """IMAGEBAK_NOW years ahead of the real clock: the poll schedule reads the run's clock, as the
+    artifacts' times do, so a resumed run polls at once instead of waiting for that future."""
+    world = world_for("aliyun")
+    world.write_policies(world.policy(copy_to=[]))
+    monkeypatch.setenv("IMAGEBAK_NOW", "2031-01-01T02:00:00Z")
+    assert world.run_json("--policy", "nightly", "--no-wait")[0] == 0
+    time.sleep(0.5)  # let the sped-up emulator finish the image (no assertion on time)
+    monkeypatch.setenv("IMAGEBAK_NOW", "2031-01-01T02:10:00Z")
+    code, report = world.run_json("--deadline", "20")
+    assert (code, only_work(report)["status"], report["deadline_hit"]) == (0, "done", False), report
+
+
 def test_a_run_resumes_an_image_whose_submission_was_not_recorded(world: World):
     """The crash window between the create call and writing its result: adopt, never duplicate."""
     world.write_policies(world.policy(copy_to=[]))

@@ -1,0 +1,85 @@
+"""When to poll each group of pending artifacts: every poll interval, or when they can have ended.
+
+A group (step, account, region) is polled with one batched call. When every artifact in a group has
+an expected end, the group's next poll is at the earliest of them: no sooner than a fifth of the
+poll interval, and no later than ``MAX_INTERVALS`` intervals (a failure is still seen soon). So a
+Huawei copy slot is refilled as soon as its copy can have finished, and a 20-minute image costs a
+few status calls instead of one per interval. Without an estimate, the group is polled every interval.
+
+The expected end comes from the shortest time the same step took for the same account in this run
+(submission to seen available; each one seen at its expected end makes the next estimate closer),
+or else from the progress the cloud reports, extrapolated linearly from 10 % on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from imagebak.execution.records import Artifact, WorkItem
+from imagebak.execution.states import ArtifactState
+
+Group = tuple[str, str, str]  # step, account, region
+MAX_INTERVALS = 2.0  # never wait longer than this many poll intervals while something is pending
+MIN_FRACTION = 0.2  # nor poll again sooner than this share of the interval
+MIN_PROGRESS = 10  # below this, a reported progress says too little to extrapolate from
+
+
+def _epoch(text: str | None) -> float | None:
+    return datetime.fromisoformat(text).timestamp() if text else None
+
+
+class PollSchedule:
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next: dict[Group, float] = {}  # monotonic time of each group's next poll
+        self._took: dict[tuple[str, str], float] = {}  # (step, account) -> shortest seconds to available
+
+    def due(self, step: str, groups: Mapping[Group, Sequence[WorkItem]], now: float, wall: float) -> list[Group]:
+        """The step's groups to poll now. A group seen for the first time is polled once its oldest
+        artifact was submitted an interval ago: at once for what a resumed run finds in flight."""
+        for group in [g for g in self._next if g[0] == step and g not in groups]:
+            del self._next[group]  # nothing of it is pending any more
+        for group, items in groups.items():
+            if group not in self._next:
+                submitted = [_epoch(item.artifact.submitted_at) for item in items]
+                oldest = min((t for t in submitted if t is not None), default=None)
+                if oldest is None or None in submitted:
+                    self._next[group] = now
+                else:
+                    self._next[group] = now + max(0.0, oldest + self.interval - wall)
+        return [group for group in groups if now >= self._next[group]]
+
+    def polled(self, group: Group, items: Sequence[WorkItem], now: float, wall: float) -> None:
+        """Learn how long the artifacts that just became available took; schedule the group's next poll."""
+        step, account, _ = group
+        for item in items:
+            artifact = item.artifact
+            if artifact.state is ArtifactState.AVAILABLE and artifact.submitted_at and artifact.finished_at:
+                took = datetime.fromisoformat(artifact.finished_at) - datetime.fromisoformat(artifact.submitted_at)
+                seconds = took.total_seconds()
+                if seconds > 0:
+                    self._took[(step, account)] = min(seconds, self._took.get((step, account), seconds))
+        pending = [item.artifact for item in items if item.artifact.state is ArtifactState.PENDING]
+        ends = [self._expected_end(step, account, artifact, wall) for artifact in pending]
+        if not pending or any(end is None or end <= wall for end in ends):
+            self._next[group] = now + self.interval
+            return
+        wait = min(end for end in ends if end is not None) - wall
+        self._next[group] = now + min(max(wait, self.interval * MIN_FRACTION), self.interval * MAX_INTERVALS)
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next poll of any pending group (at most one interval)."""
+        soonest = min(self._next.values(), default=now + self.interval)
+        return max(0.0, min(self.interval, soonest - now))
+
+    def _expected_end(self, step: str, account: str, artifact: Artifact, wall: float) -> float | None:
+        submitted = _epoch(artifact.submitted_at)
+        if submitted is None:
+            return None
+        took = self._took.get((step, account))
+        if took is not None:
+            return submitted + took
+        if artifact.progress is not None and MIN_PROGRESS <= artifact.progress < 100:
+            return submitted + (wall - submitted) * 100 / artifact.progress
+        return None

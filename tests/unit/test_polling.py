@@ -1,0 +1,68 @@
+"""The poll schedule: every interval, or at the expected end of what a group waits for."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from imagebak.engine.polling import MAX_INTERVALS, PollSchedule
+from imagebak.execution.records import Artifact, Execution, InstanceWork, PolicySnapshot, WorkItem
+from imagebak.execution.states import ArtifactState
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+GROUP = ("copy", "acc", "cn-east-3")
+POLICY = PolicySnapshot("nightly", "acc", "cn-north-4", "all", [("cn-east-3", None)], "{policy}", "", 1)
+
+
+def item(key: str, submitted: float, *, state: ArtifactState = ArtifactState.PENDING, **fields) -> WorkItem:
+    """An artifact submitted ``submitted`` seconds after T0."""
+    artifact = Artifact(key=key, name=key, region="cn-east-3", state=state,
+                        submitted_at=(T0 + timedelta(seconds=submitted)).isoformat(), **fields)  # fmt: skip
+    work = InstanceWork(key, image=artifact)
+    return WorkItem(Execution("k", "run", False, T0.isoformat(), POLICY, {key: work}), work, artifact)
+
+
+def at(seconds: float) -> float:
+    return (T0 + timedelta(seconds=seconds)).timestamp()
+
+
+def test_a_new_group_waits_an_interval_after_its_oldest_submission_a_resumed_one_does_not() -> None:
+    schedule = PollSchedule(interval=15)
+    assert schedule.due("copy", {GROUP: [item("a", 0)]}, now=1000, wall=at(5)) == []
+    assert schedule.wait(1000) == 10
+    assert schedule.due("copy", {GROUP: [item("a", 0)]}, now=1010, wall=at(15)) == [GROUP]
+    resumed = PollSchedule(interval=15)
+    assert resumed.due("copy", {GROUP: [item("a", -3600)]}, now=1000, wall=at(0)) == [GROUP]
+
+
+def test_without_an_estimate_a_group_is_polled_every_interval() -> None:
+    schedule = PollSchedule(interval=15)
+    schedule.polled(GROUP, [item("a", 0, progress=5)], now=1000, wall=at(30))  # 5 %: too little to go on
+    assert schedule.wait(1000) == 15
+
+
+def polled_at(schedule: PollSchedule, now: float, wall_seconds: float, items: list[WorkItem]) -> bool:
+    return schedule.due("copy", {GROUP: items}, now=now, wall=at(wall_seconds)) == [GROUP]
+
+
+def test_progress_sets_the_next_poll_within_bounds() -> None:
+    schedule = PollSchedule(interval=15)
+    a = item("a", 0, progress=25)
+    schedule.polled(GROUP, [a], now=1000, wall=at(20))  # ends at 80 s, 60 s on: capped at two intervals
+    assert not polled_at(schedule, 1000 + 15 * MAX_INTERVALS - 1, 49, [a])
+    assert polled_at(schedule, 1000 + 15 * MAX_INTERVALS, 50, [a])
+    schedule.polled(GROUP, [item("a", 0, progress=95)], now=2000, wall=at(38))  # ends at 40 s: 2 s on
+    assert not polled_at(schedule, 2002.9, 40.9, [a])  # not sooner than a fifth of the interval
+    assert polled_at(schedule, 2003, 41, [a])
+
+
+def test_what_one_copy_took_says_when_the_next_can_end() -> None:
+    schedule = PollSchedule(interval=15)
+    done = item("a", 0, state=ArtifactState.AVAILABLE, finished_at=(T0 + timedelta(seconds=20)).isoformat())
+    b, c = item("b", 10), item("c", 12)
+    schedule.polled(GROUP, [done, b, c], now=1000, wall=at(20))  # a took 20 s: b ends at 30 s
+    assert not polled_at(schedule, 1009.9, 29.9, [b, c])
+    assert polled_at(schedule, 1010, 30, [b, c])  # sooner than the interval, when b can have ended
+    unknown = item("d", 0)
+    unknown.artifact.submitted_at = None  # adopted from a run that did not record it
+    schedule.polled(GROUP, [c, unknown], now=2000, wall=at(31))
+    assert not polled_at(schedule, 2014.9, 45.9, [c, unknown]) and polled_at(schedule, 2015, 46, [c, unknown])
