@@ -72,6 +72,8 @@ def policy_file(policies: int, instances: int) -> str:
             f"    instances: [{ids}]",
             f"    copy_to:{copy_to}",
         ]
+        if provider == "huawei":
+            lines.append(f"    vault: vault-{region}")  # whole-machine images need the source region's vault
     return "\n".join(lines) + "\n"
 
 

@@ -39,10 +39,18 @@ def test_a_lost_reply_is_adopted_not_repeated(world: World, kind: str):
     assert any(e["outcome"] == "adopted" and e["step"] == kind for e in world.log_events())
 
 
-def test_huawei_a_lost_reply_of_a_system_and_data_image_call(world_for):
+@pytest.mark.parametrize(
+    ("fault", "adopted_step"),
+    [
+        ({"action": "CreateImage", "lose_reply_next": 1}, "create"),  # the system image and its data image
+        # The system image's copy goes through; the data image's copy is made, and its answer lost.
+        ({"action": "CopyImageCrossRegion", "pass_next": 1, "lose_reply_next": 1}, "copy"),
+    ],
+)
+def test_huawei_lost_replies_with_a_data_image(world_for, fault: dict[str, object], adopted_step: str):
     world = world_for("huawei")
-    world.write_policies(world.policy(disks=["vda", "vdb"], copy_to=["cn-east-3"]))
-    lose(world, "CreateImage")  # the system image and its data image, in one call
+    world.write_policies(world.policy(disks=["vda", "vdb"], copy_to=["cn-east-3"]), concurrency=1)  # in order
+    world.emulator.faults.set({"vendor": "huawei", **fault})
     code, report = world.run_json("--policy", "nightly")
     work = report["executions"][0]["instances"][world.vendor.web]
     assert (code, work["status"]) == (0, "done"), report
@@ -51,6 +59,10 @@ def test_huawei_a_lost_reply_of_a_system_and_data_image_call(world_for):
     for image in made:
         assert len(images_of(world, "cn-east-3", image.image_id)) == 1, image.kind
     assert len(work["copies"]) == 2
+    adopted = [e for e in world.log_events() if e["outcome"] == "adopted"]
+    assert [e["step"] for e in adopted] == [adopted_step]
+    if adopted_step == "copy":
+        assert adopted[0]["name"].endswith("-data1")
 
 
 def test_aliyun_lost_replies_on_the_snapshot_path(world_for):
@@ -63,22 +75,3 @@ def test_aliyun_lost_replies_on_the_snapshot_path(world_for):
     assert len(images_of(world, world.vendor.region)) == 1
     snapshots = world.emulator.model.list_snapshots(world.vendor.account, world.vendor.region)
     assert len([s for s in snapshots if s.tags]) == 1  # the ClientToken made the retried snapshot the same one
-
-
-def test_huawei_a_lost_reply_of_a_data_image_copy(world_for):
-    world = world_for("huawei")
-    world.write_policies(world.policy(disks=["vda", "vdb"], copy_to=["cn-east-3"]), concurrency=1)  # in order
-    # The system image's copy goes through; the data image's copy is made, and its answer lost.
-    world.emulator.faults.set(
-        {"vendor": "huawei", "action": "CopyImageCrossRegion", "pass_next": 1, "lose_reply_next": 1}
-    )
-    code, report = world.run_json("--policy", "nightly")
-    work = report["executions"][0]["instances"][world.vendor.web]
-    assert (code, work["status"]) == (0, "done"), report
-    made = [i for i in world.images() if i.source_instance_id == world.vendor.web]
-    assert sorted(i.kind for i in made) == ["data", "system"]
-    for image in made:
-        assert len(images_of(world, "cn-east-3", image.image_id)) == 1, image.kind
-    assert len(work["copies"]) == 2
-    adopted = [e for e in world.log_events() if e["outcome"] == "adopted" and e["step"] == "copy"]
-    assert [e["name"].endswith("-data1") for e in adopted] == [True]
