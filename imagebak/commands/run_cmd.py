@@ -62,7 +62,8 @@ def _deadline(text: str) -> float:
     "--poll-interval",
     type=click.FloatRange(0.01, 3600),
     metavar="SECONDS",
-    help="Seconds between status polls.  [default: 15, or 0.2 against the emulator]",
+    help="Seconds between status polls (sooner when an image or copy can have ended, at most 2 intervals "
+    "when none can yet).  [default: 15, or 0.2 against the emulator]",
 )
 @format_option
 @pass_app
