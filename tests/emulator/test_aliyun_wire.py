@@ -194,6 +194,14 @@ def test_describe_instances_by_json_id_list_with_paging(ecs: Ecs) -> None:
     assert len(paged["Instances"]["Instance"]) == 1
 
 
+def test_describe_instances_takes_at_most_100_ids(ecs: Ecs) -> None:
+    request = DescribeInstancesRequest()
+    request.set_InstanceIds(json.dumps(["i-web", *(f"i-{n}" for n in range(99))]))
+    assert ecs(request)["TotalCount"] == 1
+    request.set_InstanceIds(json.dumps(["i-web", *(f"i-{n}" for n in range(100))]))
+    assert server_error(ecs, request).error_code == "InvalidInstanceIds.Malformed"
+
+
 def test_describe_disks_reports_aliyun_devices_types_and_categories(ecs: Ecs) -> None:
     request = DescribeDisksRequest()
     request.set_InstanceId("i-web")

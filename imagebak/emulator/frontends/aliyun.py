@@ -595,7 +595,10 @@ class FrontEnd(VendorFrontEnd[_Api]):
     # ---- actions ----------------------------------------------------------------------------
 
     def _describe_instances(self, account: Account, region: str, params: dict[str, str]) -> dict[str, Any]:
-        found = self.model.list_instances(account.name, region, _json_ids(params, "InstanceIds"))
+        ids = _json_ids(params, "InstanceIds")
+        if ids is not None and len(ids) > MAX_PAGE_SIZE:  # "最多支持100个ID" (the error code is unconfirmed)
+            raise _fail(400, "InvalidInstanceIds.Malformed", "The specified parameter InstanceIds is not valid.")
+        found = self.model.list_instances(account.name, region, ids)
         page, paging = _page(params, found)
         return {**paging, "Instances": {"Instance": [_instance_json(i) for i in page]}}
 
