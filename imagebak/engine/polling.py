@@ -54,12 +54,10 @@ class PollSchedule:
         """Learn how long the artifacts that just became available took; schedule the group's next poll."""
         step, account, _ = group
         for item in items:
-            artifact = item.artifact
-            if artifact.state is ArtifactState.AVAILABLE and artifact.submitted_at and artifact.finished_at:
-                took = datetime.fromisoformat(artifact.finished_at) - datetime.fromisoformat(artifact.submitted_at)
-                seconds = took.total_seconds()
-                if seconds > 0:
-                    self._took[(step, account)] = min(seconds, self._took.get((step, account), seconds))
+            submitted, finished = _epoch(item.artifact.submitted_at), _epoch(item.artifact.finished_at)
+            if item.artifact.state is ArtifactState.AVAILABLE and submitted and finished and finished > submitted:
+                took = finished - submitted
+                self._took[(step, account)] = min(took, self._took.get((step, account), took))
         pending = [item.artifact for item in items if item.artifact.state is ArtifactState.PENDING]
         ends = [self._expected_end(step, account, artifact, wall) for artifact in pending]
         if not pending or any(end is None or end <= wall for end in ends):

@@ -18,7 +18,7 @@ from imagebak.actions import copy as copy_step
 from imagebak.actions import create as create_step
 from imagebak.actions import wait as wait_step
 from imagebak.engine.context import RunContext
-from imagebak.engine.lanes import run_in_lanes
+from imagebak.engine.lanes import INF, run_in_lanes
 from imagebak.engine.options import RunOptions
 from imagebak.engine.polling import Group, PollSchedule
 from imagebak.execution.records import Artifact, Execution, InstanceWork, WorkItem
@@ -45,7 +45,7 @@ class Engine:
         self.sleep = sleep
         self.progress = progress
         self.executions: list[Execution] = []
-        self._deadline = float("inf")
+        self._deadline = INF
         self._stranded = False  # a lane was still in a cloud call when the deadline passed
         self._copies_waiting = False  # the last pass left copies to submit for want of time: no sleep
         self._schedule = PollSchedule(options.poll_interval)
@@ -154,7 +154,7 @@ class Engine:
         by_account: dict[str, list[Callable[[], None]]] = {}
         for account, job in jobs:
             by_account.setdefault(account, []).append(job)
-        stop_taking = time.monotonic() + budget if budget is not None else float("inf")
+        stop_taking = time.monotonic() + budget if budget is not None else INF
         lanes = run_in_lanes(by_account, self._width, self._deadline, stop_taking=stop_taking)
         if not lanes.finished:
             self._stranded = True

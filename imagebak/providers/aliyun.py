@@ -408,15 +408,9 @@ class AliyunProvider(Provider):
     def _disks_of(self, region: str, instance_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """Each instance's disks. DescribeDisks takes one InstanceId per call, so for many instances the
         region's disk list is read instead when it takes fewer pages than there are instances."""
-        if len(instance_ids) <= 2:
-            return {instance_id: self._disk_pages(region, instance_id) for instance_id in instance_ids}
-        first = self._disk_page(region, None, 1)
-        pages = -(-int(first.get("TotalCount") or 0) // PAGE_SIZE)
-        if pages > len(instance_ids):
-            return {instance_id: self._disk_pages(region, instance_id) for instance_id in instance_ids}
-        listed = first.get("Disks", {}).get("Disk", [])
-        for number in range(2, pages + 1):
-            listed += self._disk_page(region, None, number).get("Disks", {}).get("Disk", [])
+        listed = self._region_disks(region, most_pages=len(instance_ids)) if len(instance_ids) > 2 else None
+        if listed is None:
+            return {instance_id: self._instance_disks(region, instance_id) for instance_id in instance_ids}
         wanted = set(instance_ids)
         by_instance: dict[str, list[dict[str, Any]]] = {}
         for disk in listed:
@@ -424,17 +418,29 @@ class AliyunProvider(Provider):
                 by_instance.setdefault(str(disk["InstanceId"]), []).append(disk)
         return by_instance
 
-    def _disk_pages(self, region: str, instance_id: str) -> list[dict[str, Any]]:
-        """One instance's disks (an instance has at most 17, one page)."""
-        return list(self._disk_page(region, instance_id, 1).get("Disks", {}).get("Disk", []))
+    def _region_disks(self, region: str, most_pages: int) -> list[dict[str, Any]] | None:
+        """Every disk of the region, or None once the first page shows it takes more than ``most_pages``."""
+        first = self._call(region, self._disks_request(None, 1))
+        pages = -(-int(first.get("TotalCount") or 0) // PAGE_SIZE)
+        if pages > most_pages:
+            return None
+        listed = list(first.get("Disks", {}).get("Disk", []))
+        for number in range(2, pages + 1):
+            listed += self._call(region, self._disks_request(None, number)).get("Disks", {}).get("Disk", [])
+        return listed
 
-    def _disk_page(self, region: str, instance_id: str | None, number: int) -> dict[str, Any]:
+    def _instance_disks(self, region: str, instance_id: str) -> list[dict[str, Any]]:
+        """One instance's disks (an instance has at most 17: one page)."""
+        return list(self._call(region, self._disks_request(instance_id, 1)).get("Disks", {}).get("Disk", []))
+
+    @staticmethod
+    def _disks_request(instance_id: str | None, number: int) -> DescribeDisksRequest:
         request = DescribeDisksRequest()
         if instance_id:
             request.set_InstanceId(instance_id)
         request.set_PageSize(PAGE_SIZE)
         request.set_PageNumber(number)
-        return self._call(region, request)
+        return request
 
     def quotas(self, region: str) -> Sequence[Quota]:
         """Nothing: see the module docstring (QuotaExceed.* at create/copy time is the signal)."""

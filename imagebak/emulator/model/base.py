@@ -114,12 +114,6 @@ class InFlight:
         self._heap: list[tuple[datetime, int, str]] = []
         self._order = itertools.count()
 
-    def __contains__(self, entity_id: object) -> bool:
-        return entity_id in self._next
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._next))
-
     def add(self, entity_id: str) -> None:
         self._next[entity_id] = None
         self._now.add(entity_id)

@@ -7,7 +7,6 @@ state file uses. No behaviour beyond that: the rules live in the resource module
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -234,14 +233,12 @@ def entity_from_json(cls: type[E], data: dict[str, Any]) -> E:
 def clone(entity: E) -> E:
     """A caller's copy of an entity: its lists and dicts are its own (a list's dataclass items too),
     so a front-end can neither see a later change nor make one. Far cheaper than ``copy.deepcopy``,
-    which every response paid per entity: the fields are otherwise immutable values."""
-    cls: type = type(entity)
+    which every response paid per entity: the other fields are immutable values."""
     new = _shallow(entity)
-    for name, kind in _containers(cls):
-        value = getattr(entity, name)
-        if kind is list:
+    for name, value in vars(entity).items():
+        if isinstance(value, list):
             setattr(new, name, [_shallow(item) if is_dataclass(item) else item for item in value])
-        elif value is not None:
+        elif isinstance(value, dict):
             setattr(new, name, dict(value))
     return new
 
@@ -251,16 +248,3 @@ def _shallow(entity: E) -> E:
     new = object.__new__(type(entity))
     new.__dict__.update(entity.__dict__)
     return new
-
-
-@functools.cache
-def _containers(cls: type) -> tuple[tuple[str, type], ...]:
-    """The list and dict fields of an entity class (the annotations are strings here)."""
-    found: list[tuple[str, type]] = []
-    for f in fields(cls):
-        annotation = str(f.type)
-        if annotation.startswith("list["):
-            found.append((f.name, list))
-        elif annotation.startswith("dict["):
-            found.append((f.name, dict))
-    return tuple(found)
