@@ -112,7 +112,8 @@ def test_corrupt_state_is_exit_4_and_never_rewritten(tmp_path: Path):
         result = CliRunner().invoke(cli, ["-c", str(config), *args])
         assert result.exit_code == 4, (args, result.output)
         assert (
-            result.output.count("\n") == 1 and "policies.sh/cn-shanghai/web: Input should be an object" in result.output
+            result.output.count("\n") == 1
+            and "policies.sh/cn-shanghai/web: expected a mapping, got a list" in result.output
         )
     assert (state.read_bytes(), state.stat().st_mtime_ns) == before
 

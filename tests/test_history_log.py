@@ -126,7 +126,10 @@ def _in_folder(tmp_path: Path) -> tuple[Path, Path]:
     ("line", "message"),
     [
         (b"{not json", "history line is not valid JSON"),
-        (b'{"key": "a/r/p", "add": {"points": [{"instance": "i-1"}]}}', "add.points.0.region: Field required"),
+        (
+            b'{"key": "a/r/p", "add": {"points": [{"instance": "i-1"}]}}',
+            "add.points.0.region: required key 'region' is missing",
+        ),
         (b'{"key": "a/r/p", "replace": {}, "drop": {}}', 'either "replace", or "add" and/or "drop"'),
         (b'{"key": "a/r/p", "add": {}, "bogus": 1}', "bogus: unknown key"),
         (b"[" * 5000 + b"]" * 5000, "nested too deeply"),

@@ -134,7 +134,7 @@ NESTED = "[" * 100_000 + "]" * 100_000
         (_broken(_set(*RUN, "instances", value=KeyError)), ".executions.20261201T000000Z.instances: "),
         (_broken(_set(*RUN, "instances", "i-1", value=[])), "instances.i-1: "),
         (_broken(_set(*IMAGE, "attempt", value="1")), "i-1.image.attempt: "),
-        (_broken(_set(*IMAGE, "bogus", value=1)), ".executions.20261201T000000Z: unreadable execution record"),
+        (_broken(_set(*IMAGE, "bogus", value=1)), ".image.bogus: unknown key 'bogus'"),
         (_broken(_set(*RUN, "policy", "copy_to", value=[["a", None, "b"]])), "policy.copy_to.0"),
         (_broken(_set("policies", KEY, "history", value=[{"run_id": "x"}])), f"policies.{KEY}.history.0."),
     ],

@@ -8,17 +8,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
 
 from imagebak.config.diagnostics import Diagnostic, sort_diagnostics
 from imagebak.config.rules import check_all
-from imagebak.config.schema import Account, Policy, PolicyFile
-from imagebak.config.schema_errors import from_pydantic, type_name
+from imagebak.config.schema import PolicyFile
+from imagebak.config.schema_errors import diagnostics as schema_diagnostics
 from imagebak.config.secrets import strip_inline_secrets
 from imagebak.config.yamlsource import load_yaml
 from imagebak.errors import ConfigError
+from imagebak.records import check, type_name
 
 DEFAULT_CONFIG = "policies.yaml"
 CONFIG_ENV = "IMAGEBAK_CONFIG"
@@ -83,18 +81,13 @@ def _validate_text(text: str, file: str) -> tuple[PolicyFile | None, list[Diagno
         diagnostics.append(doc.diagnostic((), f"expected a mapping at the top, got {type_name(doc.data)}"))
     if doc.data is None or not isinstance(doc.data, dict):
         return None, sort_diagnostics(diagnostics)
-    data = doc.data
-    diagnostics += strip_inline_secrets(doc, data)
-    model = None
-    try:
-        model = PolicyFile.model_validate(data)
-    except ValidationError as exc:
-        diagnostics += from_pydantic(doc, exc, data)
-    if model is not None:
-        accounts, policies = dict(model.accounts), list(enumerate(model.policies))
-    else:  # the cross-entry rules still run, on the valid fields of each entry
-        accounts = dict(_valid_items(data.get("accounts"), Account))
-        policies = _valid_items(data.get("policies"), Policy)
+    diagnostics += strip_inline_secrets(doc, doc.data)
+    model, problems = check(PolicyFile, doc.data, strip=True)
+    diagnostics += schema_diagnostics(doc, problems)
+    # With problems, the model is partial: the cross-entry rules still run, on the valid fields of each entry.
+    assert model is not None  # the data is a mapping
+    accounts = {name: account for name, account in (model.accounts or {}).items() if account is not None}
+    policies = [(index, policy) for index, policy in enumerate(model.policies or ()) if policy is not None]
     for path, message in check_all(accounts, policies):
         diagnostics.append(doc.diagnostic(path, message))
     if diagnostics:
@@ -109,30 +102,3 @@ def load_config(explicit: str | None = None) -> LoadedConfig:
     if model is None:
         raise ConfigError("\n".join(str(d) for d in diagnostics))
     return LoadedConfig(path.resolve(), model)
-
-
-def _valid_items(section: Any, model: type[BaseModel]) -> list[tuple[Any, Any]]:
-    """Entries with each valid field set (invalid or missing ones None), so cross-checks still run."""
-    if isinstance(section, dict):
-        items = list(section.items())
-    elif isinstance(section, list):
-        items = list(enumerate(section))
-    else:
-        return []
-    result = []
-    for key, raw in items:
-        if not isinstance(raw, dict):
-            continue
-        try:
-            result.append((key, model.model_validate(raw)))
-            continue
-        except ValidationError:
-            pass
-        entry = model.model_construct(**{name: None for name, f in model.model_fields.items() if f.is_required()})
-        for name in model.model_fields.keys() & raw.keys():
-            try:
-                model.__pydantic_validator__.validate_assignment(entry, name, raw[name])
-            except ValidationError:
-                setattr(entry, name, None)
-        result.append((key, entry))
-    return result

@@ -110,6 +110,8 @@ def _check_policy_against_account(index: int, policy: Policy, account: Account) 
         yield (*path, "region"), _unknown_region(policy.region, account)
     destinations: defaultdict[str, list[int]] = defaultdict(list)
     for position, target in enumerate(policy.copy_to or ()):
+        if target is None or target.region is None:  # reported by the schema
+            continue
         target_path = (*path, "copy_to", position)
         destinations[target.region].append(position)
         if target.region == policy.region:

@@ -191,7 +191,7 @@ class StateStore:
             )
         if not isinstance(data.get("policies"), dict):
             raise StateError(f'{self.path}: "policies" must be an object; fix it or move the file away')
-        problem = check_state(raw, data)
+        problem = check_state(data)
         if problem is not None:
             where, message = problem
             raise StateError(

@@ -181,7 +181,7 @@ class HistoryLog:
             raise StateError(f"{where}: history line nested too deeply; {fix}") from None
         except ValueError as exc:  # not JSON, not UTF-8, a number too long to read
             raise StateError(f"{where}: history line is not valid JSON ({exc}); {fix}") from None
-        problem = check_history_line(line)
+        problem = check_history_line(record)
         if problem is not None:
             path, message = problem
             raise StateError(f"{where}: {path}: {message}; {fix}")

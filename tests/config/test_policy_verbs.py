@@ -406,7 +406,7 @@ REFUSED = {
         "may contain only",
     ),
     "unknown template field": (["edit", "hw-sys", "--image-name", "{host}"], "unknown template field"),
-    "retry_failed above 5": (["edit", "hw-sys", "--retry-failed", "9"], "less than or equal to 5"),
+    "retry_failed above 5": (["edit", "hw-sys", "--retry-failed", "9"], "must be at most 5"),
 }
 
 

@@ -184,13 +184,13 @@ def test_empty_and_non_mapping_files():
 
 def test_wrong_types_and_missing_keys():
     found = errors(ACCOUNTS + policy_yaml(instances="i-1", enabled="maybe"))
-    assert any("policies[0].instances: Input should be a valid list" in f for f in found)
-    assert any("policies[0].enabled: Input should be a valid boolean" in f for f in found)
+    assert any("policies[0].instances: expected a list, got text" in f for f in found)
+    assert any("policies[0].enabled: expected true or false, got text" in f for f in found)
     text = ACCOUNTS + "  - name: x\n    account: sh\n"
     found = errors(text)
     for key in ("region", "start", "every"):
         assert f"p.yaml:6:5: policies[0].{key}: required key '{key}' is missing" in found
-    assert only_error("version: 2\naccounts: {}\n").startswith("p.yaml:1:10: version: Input should be 1")
+    assert only_error("version: 2\naccounts: {}\n").startswith("p.yaml:1:10: version: must be 1")
 
 
 def test_start_needs_a_timezone():
@@ -294,7 +294,7 @@ def test_yaml_indentation_matters_in_messages():
             provider: gcp
         policies: []
         """)
-    assert only_error(text).startswith("p.yaml:4:15: accounts.sh.provider: Input should be 'aliyun', 'huawei'")
+    assert only_error(text).startswith("p.yaml:4:15: accounts.sh.provider: must be one of 'aliyun', 'huawei'")
 
 
 def test_yaml_booleans_in_text_fields_get_a_hint():

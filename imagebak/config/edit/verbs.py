@@ -15,11 +15,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from imagebak.config.edit.roundtrip import Key, PolicyDocument
-from imagebak.config.schema import Policy, RetainSettings
+from imagebak.config.schema import DESCRIPTION_LIMIT, Policy, RetainSettings
 from imagebak.errors import ExitCode, ImagebakError
+from imagebak.records import field_names
 
-POLICY_ORDER = {key: rank for rank, key in enumerate(Policy.model_fields)}
-RETAIN_ORDER = {key: rank for rank, key in enumerate(RetainSettings.model_fields)}
+POLICY_ORDER = {key: rank for rank, key in enumerate(field_names(Policy))}
+RETAIN_ORDER = {key: rank for rank, key in enumerate(field_names(RetainSettings))}
 IN_FLIGHT = "images in flight still finish: each execution keeps a copy of the policy it started with"
 _STR = "tag:yaml.org,2002:str"
 _BOOL = "tag:yaml.org,2002:bool"
@@ -317,7 +318,7 @@ def copy(
     policy["region"] = _text(to_region)
     origin = f"copied from {source.get('region')}"
     description = str(source.get("description") or "")
-    limit = next(rule.max_length for rule in Policy.model_fields["description"].metadata)
+    limit = DESCRIPTION_LIMIT
     policy_description = f"{description} ({origin})" if description else origin
     if len(policy_description) > limit:
         keep = limit - len(origin) - 4
