@@ -77,6 +77,13 @@ class Account:
     )
 
 
+def _file_path(value: str) -> str:
+    """A path the operating system can open: no NUL character (YAML can write one as "\\0")."""
+    if "\0" in value:
+        raise ValueError("a file path cannot contain a NUL character (\\0)")
+    return value
+
+
 def _span(value: str) -> str:
     parse_interval(value)
     return value
@@ -215,8 +222,10 @@ class Policy:
 class EmulatorSettings:
     """The embedded local cloud used by accounts whose endpoint is 'emulator'."""
 
-    fixture: str | None = spec(None, description="Fixture YAML (default: the packaged demo cloud).")
-    state: str = spec(".imagebak/emulated-cloud.json", description="Where the emulated cloud keeps its state.")
+    fixture: str | None = spec(None, check=_file_path, description="Fixture YAML (default: the packaged demo cloud).")
+    state: str = spec(
+        ".imagebak/emulated-cloud.json", check=_file_path, description="Where the emulated cloud keeps its state."
+    )
     time_scale: float = spec(600.0, gt=0, le=100000, description="Simulated seconds per real second.")
 
 
@@ -261,7 +270,7 @@ class NotifySettings:
 class MetricsSettings:
     """Prometheus metrics for node_exporter's textfile collector."""
 
-    textfile: str | None = spec(None, description="The .prom file to replace after every run.")
+    textfile: str | None = spec(None, check=_file_path, description="The .prom file to replace after every run.")
 
 
 @record
@@ -269,9 +278,17 @@ class PolicyFile:
     """policies.yaml: accounts, policies, and where imagebak keeps its state and log."""
 
     version: Literal[1] = spec(description="Schema version; always 1.")
-    state: str = spec(".imagebak/state.json", min_length=1, description="State file, relative to this file's folder.")
+    state: str = spec(
+        ".imagebak/state.json",
+        min_length=1,
+        check=_file_path,
+        description="State file, relative to this file's folder.",
+    )
     log: str = spec(
-        ".imagebak/execution.log", min_length=1, description="Execution log (JSON lines), relative to this file."
+        ".imagebak/execution.log",
+        min_length=1,
+        check=_file_path,
+        description="Execution log (JSON lines), relative to this file.",
     )
     emulator: EmulatorSettings = spec(
         default_factory=EmulatorSettings, description="Settings of the embedded emulator."

@@ -347,3 +347,13 @@ def test_the_shipped_policy_files_pass_the_exported_json_schema():
         assert [e.message for e in validator.iter_errors(document)] == []
     assert list(validator.iter_errors({**documents[0], "colour": "red"}))  # unknown keys stay errors
     assert validate_text(example[1], "README.md")[1] == []  # and imagebak itself accepts the README's example
+
+
+def test_a_file_path_with_a_nul_character_is_refused(tmp_path: Path):
+    """Found by reliability/fuzz_inputs.py: `state: "a\\0b"` validated, then `plan` crashed opening it (exit 70)."""
+    text = 'version: 1\nstate: "state\\0.json"\naccounts: {}\n'
+    assert only_error(text) == "p.yaml:2:8: state: a file path cannot contain a NUL character (\\0)"
+    path = tmp_path / "policies.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["-c", str(path), "plan"])
+    assert result.exit_code == 3 and "state: a file path cannot contain a NUL character" in result.output
