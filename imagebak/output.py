@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -36,7 +35,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers], *[[("" if c is None else one_line(str(c))) for c in row] for row in rows]]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
     if sys.stdout.isatty():  # the last column is cut to the terminal's width (COLUMNS)
-        room = shutil.get_terminal_size().columns - sum(w + 2 for w in widths[:-1])
+        room = _columns() - sum(w + 2 for w in widths[:-1])
         if 10 <= room < widths[-1]:
             cells = [[*row[:-1], _cut(row[-1], room)] for row in cells]
             widths[-1] = room
@@ -45,6 +44,21 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         for row in cells
     ]
     return "\n".join(lines)
+
+
+def _columns() -> int:
+    """The terminal's width, as ``shutil.get_terminal_size`` reads it (without importing shutil and,
+    through it, three compression modules, on the start-up path of every command)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
 
 
 def _cut(text: str, room: int) -> str:
@@ -76,6 +90,8 @@ def set_zone(name: str | None) -> None:
     elif name.upper() in ("UTC", "Z"):
         _zone = timezone.utc
     else:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only for a zone name: it reads sysconfig
+
         try:
             _zone = ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):

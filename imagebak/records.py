@@ -13,7 +13,6 @@ library; each type is compiled once into a checker.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 from collections.abc import Callable
@@ -408,6 +407,8 @@ def _record_checker(cls: type) -> Checker:
 
 
 def _unknown_key(key: Any, allowed: list[str]) -> str:
+    import difflib  # only when a key is wrong: a valid file does not pay for it
+
     close = difflib.get_close_matches(str(key), allowed, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(allowed)}"
     return f"unknown key {key!r}; {hint}"
