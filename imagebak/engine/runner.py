@@ -212,7 +212,7 @@ class Engine:
             if image.state is ArtifactState.AVAILABLE:
                 copy_step.plan(execution, work)
                 work.fire(WorkEvent.IMAGE_READY)
-                self.ctx.save(execution, work)
+                self.ctx.save(execution, work, durable=False)  # the copies' own records come before their calls
             elif image.state is ArtifactState.FAILED:
                 self._image_failed(execution, work)
 
