@@ -2,21 +2,24 @@
 
 A save appends one JSON line (the one instance record that changed) to this process's
 write-ahead log beside the state file, ``<state>.wal.<pid>-<token>``, and fsyncs it: its cost does
-not grow with the number of instances or the size of the history. Only what must be on disk before
-a cloud call is flushed on its own (``durable``): a record of what the cloud answered (a submission
-accepted, a status polled) is written at once and made durable by the next flush, because losing
-it costs a look-up, never a duplicate: the record before the call says ``submitting`` with its
-idempotency key, and a resumed run adopts what that submission made (``actions.adoption``). Under
-SIGKILL the page cache keeps it anyway; only a power loss can drop it. Threads that flush at once
-share one fsync (group commit). ``compact`` folds the log into
-the state (one write under the state lock: finished executions' summaries and recovery points are
-appended to the state's history log, the rest rewrites ``state.json``) and empties it.
+not grow with the number of instances or the size of the history. A record of what the cloud
+answered (a submission accepted, a status polled: ``durable=False``) is not flushed on its own: it
+is written at once and made durable by the next flush, because losing it costs a look-up, never a
+duplicate: the record before the call says ``submitting`` with its idempotency key, and a resumed
+run adopts what that submission made (``actions.adoption``). Under SIGKILL the page cache keeps it
+anyway; only a power loss can drop it. Threads that flush at once share one fsync (group commit).
+
+``compact`` folds the log into the state (one write under the state lock: finished executions'
+summaries and recovery points are appended to the state's history log, the rest rewrites
+``state.json``) and empties it.
 
 Each process holds an ``flock`` on its own log while it lives. A log whose lock can be taken
 belongs to a process that died: ``recover`` folds it into the state (inside the selection
 transaction, before unfinished executions are read) and removes it. Replaying a line twice is
 harmless: a line replaces one instance record, or moves one execution into the history.
-A torn last line (a crash during the append) is ignored: its cloud call was never made.
+A torn last line (a crash during the append, or a power loss before an answer's line was flushed)
+is ignored: a record before a call is flushed before the call, and a lost answer is learnt again
+(adopted by its key, or polled).
 """
 
 from __future__ import annotations
