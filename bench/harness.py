@@ -340,7 +340,7 @@ class Probe:
     reads: int = 0
     read_seconds: float = 0.0
     locked_seconds: float = 0.0
-    wal_appends: int = 0  # journal lines appended (each fsync'ed)
+    wal_appends: int = 0  # journal lines appended (fsync'ed before a cloud call; a cloud's answer with the next)
     wal_bytes: int = 0  # journal bytes appended (one JSON line per save)
     history_appends: int = 0  # appends to the state's history log (summaries, points, tombstones)
     history_rewrites: int = 0  # its compactions (and its creation)

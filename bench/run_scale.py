@@ -318,7 +318,7 @@ def _print(f: dict[str, Any]) -> None:
     print("state journal (StateStore and Journal wrapped in this process)")
     print(
         f"  journal appends     {st['journal_appends']} ({st['journal_appends_per_instance']:.1f} per instance, "
-        f"each fsync'ed), {st['journal_bytes']:,} bytes"
+        f"those before a cloud call fsync'ed), {st['journal_bytes']:,} bytes"
     )
     print(f"  state file          {st['final_bytes']:,} bytes at the end, {st['max_bytes']:,} at most")
     print(

@@ -95,7 +95,7 @@ def _record(ctx: StepContext, item: WorkItem, step: str, ref: str, event: Artifa
     if event is ArtifactEvent.ADOPTED:
         artifact.image_id = ref  # find_submitted answers with the image id itself
     artifact.submitted_at = artifact.submitted_at or ctx.now().isoformat()
-    ctx.save(execution, work)
+    ctx.save(execution, work, durable=False)  # lost in a crash: still ``submitting`` on disk, so adopted again
     ctx.event(
         execution,
         work,

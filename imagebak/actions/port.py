@@ -23,8 +23,12 @@ class StepContext(Protocol):
 
     def now(self) -> datetime: ...
 
-    def save(self, execution: Execution, work: InstanceWork) -> None:
-        """Journal one instance's record: called before and after every mutating cloud call."""
+    def save(self, execution: Execution, work: InstanceWork, *, durable: bool = True) -> None:
+        """Journal one instance's record: called before and after every mutating cloud call.
+
+        ``durable=False`` for a record of what the cloud answered (accepted, polled): the cloud can
+        tell a resumed run again, so it need not reach the disk before the run goes on.
+        """
         ...
 
     def event(self, execution: Execution, work: InstanceWork | None, **fields: Any) -> None:

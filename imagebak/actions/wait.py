@@ -56,7 +56,7 @@ def _settle(ctx: StepContext, item: WorkItem, status: ImageStatus) -> None:
         artifact.detail = status.detail or (
             "the image disappeared" if status.state is ImageState.MISSING else "the cloud reported the image as failed"
         )
-    ctx.save(execution, work)
+    ctx.save(execution, work, durable=False)  # lost in a crash: the next run polls it again
     ctx.event(
         execution,
         work,

@@ -56,8 +56,8 @@ class RunContext:
     def provider(self, account: str) -> Provider:
         return self._providers.get(account)
 
-    def save(self, execution: Execution, work: InstanceWork) -> None:
-        self.journal.save_instance(execution, work)
+    def save(self, execution: Execution, work: InstanceWork, *, durable: bool = True) -> None:
+        self.journal.save_instance(execution, work, durable=durable)
 
     def event(self, execution: Execution, work: InstanceWork | None, **fields: Any) -> None:
         policy = execution.policy

@@ -51,9 +51,15 @@ class EventLog:
                 log.error("%s; the backup goes on, its events are in the state file and the run's output", self.problem)
 
     def _append(self, data: bytes) -> None:
+        """Open, append, close: another process's lines interleave whole, and a rotated log is followed.
+        The folder is made only when it is missing (a syscall and a path walk saved on every event)."""
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, flags, 0o600)
         try:
             os.write(fd, data)
         finally:

@@ -2,15 +2,24 @@
 
 A save appends one JSON line (the one instance record that changed) to this process's
 write-ahead log beside the state file, ``<state>.wal.<pid>-<token>``, and fsyncs it: its cost does
-not grow with the number of instances or the size of the history. ``compact`` folds the log into
-the state (one write under the state lock: finished executions' summaries and recovery points are
-appended to the state's history log, the rest rewrites ``state.json``) and empties it.
+not grow with the number of instances or the size of the history. A record of what the cloud
+answered (a submission accepted, a status polled: ``durable=False``) is not flushed on its own: it
+is written at once and made durable by the next flush, because losing it costs a look-up, never a
+duplicate: the record before the call says ``submitting`` with its idempotency key, and a resumed
+run adopts what that submission made (``actions.adoption``). Under SIGKILL the page cache keeps it
+anyway; only a power loss can drop it. Threads that flush at once share one fsync (group commit).
+
+``compact`` folds the log into the state (one write under the state lock: finished executions'
+summaries and recovery points are appended to the state's history log, the rest rewrites
+``state.json``) and empties it.
 
 Each process holds an ``flock`` on its own log while it lives. A log whose lock can be taken
 belongs to a process that died: ``recover`` folds it into the state (inside the selection
 transaction, before unfinished executions are read) and removes it. Replaying a line twice is
 harmless: a line replaces one instance record, or moves one execution into the history.
-A torn last line (a crash during the append) is ignored: its cloud call was never made.
+A torn last line (a crash during the append, or a power loss before an answer's line was flushed)
+is ignored: a record before a call is flushed before the call, and a lost answer is learnt again
+(adopted by its key, or polled).
 """
 
 from __future__ import annotations
@@ -44,16 +53,23 @@ class Journal:
         self._fd: int | None = None
         self._path = store.path.with_name(f"{store.path.name}.wal.{os.getpid()}-{secrets.token_hex(4)}")
         self._pending: list[Entry] = []  # appended since the last compaction, in order
+        self._written = 0  # lines written to the log by this process
+        self._flushed = 0  # of which an fsync has made durable
+        self._flush_lock = threading.Lock()  # one fsync at a time: the others wait for it, then need none
         self._compacted = time.monotonic()
         self._closed = False
 
-    def save_instance(self, execution: Execution, work: InstanceWork) -> None:
+    def save_instance(self, execution: Execution, work: InstanceWork, *, durable: bool = True) -> None:
         """Persist one instance's record (the unit that changes with each cloud call).
 
         The record is read under the journal's lock: two lanes working on copies of one instance
         then append their snapshots in the order they took them, so the last line is the latest.
+        ``durable=False``: a record of a cloud answer, which a resumed run can learn again from the
+        cloud; it is on disk with the next flush (the next durable record, or a compaction).
         """
         self._append(lambda: {"key": execution.policy_key, "run": execution.run_id, "work": work.to_dict()})
+        if durable:
+            self._flush()
 
     def finish(self, execution: Execution) -> None:
         """Move a finished execution into the history; its available images become recovery points."""
@@ -65,10 +81,12 @@ class Journal:
                 "points": recovery_points(execution),
             }
         )
+        self._flush()
 
     def pruned(self, policy_key: str, point: Point) -> None:
         """A recovery point's images are deleted: it is no longer tracked."""
         self._append(lambda: {"key": policy_key, "run": point["run"], "pruned": _point_id(point)})
+        self._flush()
 
     def compact(self, *, unless_small: bool = False) -> None:
         """Fold what this process logged into the state file, then empty its log.
@@ -95,15 +113,14 @@ class Journal:
         with self._lock:
             self._closed = True
         self.compact()
-        with self._lock:
+        with self._flush_lock, self._lock:  # not under an fsync still running
             if self._fd is not None:
                 self._path.unlink(missing_ok=True)
                 os.close(self._fd)
                 self._fd = None
 
     def _append(self, build: Callable[[], Entry]) -> None:
-        """Build and write under the lock (lines stay whole and in the order of what they record), fsync
-        outside it: threads that append at once share the disk's flush instead of queueing behind it.
+        """Build and write under the lock, so lines stay whole and in the order of what they record.
 
         After ``close`` (the run has ended or was interrupted) nothing more is written: a lane still in
         a cloud call then leaves its artifact ``submitting``, which the next run adopts.
@@ -116,7 +133,23 @@ class Journal:
             fd = self._open()
             _checked(lambda: os.write(fd, line), self._path, "append to the journal")
             self._pending.append(entry)
-        _checked(lambda: os.fsync(fd), self._path, "flush the journal")  # durable before the cloud call
+            self._written += 1
+
+    def _flush(self) -> None:
+        """Make every line written so far durable (before the cloud call it precedes), outside the append
+        lock. Group commit: one fsync covers every line written before it began, so a thread whose line
+        another thread's fsync already covered returns at once instead of queueing for the disk again.
+        """
+        with self._lock:
+            wanted = self._written
+        with self._flush_lock:
+            if self._flushed >= wanted:
+                return
+            with self._lock:
+                fd, covered = self._fd, self._written
+            if fd is not None:  # None: closed meanwhile, after compacting into the state file
+                _checked(lambda: os.fsync(fd), self._path, "flush the journal")
+            self._flushed = covered
 
     def _open(self) -> int:
         if self._fd is None:

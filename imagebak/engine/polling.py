@@ -9,6 +9,10 @@ few status calls instead of one per interval. Without an estimate, the group is 
 The expected end comes from the shortest time the same step took for the same account in this run
 (submission to seen available; each one seen at its expected end makes the next estimate closer),
 or else from the progress the cloud reports, extrapolated linearly from 10 % on.
+
+Once the run knows how long the step takes, a poll asks only for the artifacts that can have ended
+(``worth_asking``), and for any not asked for ``MAX_INTERVALS`` intervals: while 500 images turn
+ready one after the other, each poll then describes the few that can be ready instead of all 500.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class PollSchedule:
         self.interval = interval
         self._next: dict[Group, float] = {}  # monotonic time of each group's next poll
         self._took: dict[tuple[str, str], float] = {}  # (step, account) -> shortest seconds to available
+        self._asked: dict[str, float] = {}  # artifact key -> when (epoch) a status call last asked for it
 
     def due(self, step: str, groups: Mapping[Group, Sequence[WorkItem]], now: float, wall: float) -> list[Group]:
         """The step's groups to poll now. A group seen for the first time is polled once its oldest
@@ -50,6 +55,22 @@ class PollSchedule:
                     self._next[group] = now + max(0.0, oldest + self.interval - wall)
         return [group for group in groups if now >= self._next[group]]
 
+    def worth_asking(self, group: Group, items: Sequence[WorkItem], wall: float) -> list[WorkItem]:
+        """Of a due group's artifacts, those a status call can tell something new now. Without a duration
+        learnt in this run (a progress estimate goes stale unasked), all of them."""
+        step, account, _ = group
+        if (step, account) not in self._took:
+            asked = list(items)
+        else:
+            asked = [item for item in items if self._can_have_changed(step, account, item.artifact, wall)]
+        self._asked.update((item.artifact.key, wall) for item in asked)
+        return asked
+
+    def _can_have_changed(self, step: str, account: str, artifact: Artifact, wall: float) -> bool:
+        end = self._expected_end(step, account, artifact, wall)
+        last = self._asked.get(artifact.key) or _epoch(artifact.submitted_at)
+        return end is None or end <= wall or last is None or wall - last >= self.interval * MAX_INTERVALS
+
     def polled(self, group: Group, items: Sequence[WorkItem], now: float, wall: float) -> None:
         """Learn how long the artifacts that just became available took; schedule the group's next poll."""
         step, account, _ = group
@@ -59,6 +80,9 @@ class PollSchedule:
                 took = finished - submitted
                 self._took[(step, account)] = min(took, self._took.get((step, account), took))
         pending = [item.artifact for item in items if item.artifact.state is ArtifactState.PENDING]
+        for item in items:
+            if item.artifact.state is not ArtifactState.PENDING:
+                self._asked.pop(item.artifact.key, None)
         ends = [self._expected_end(step, account, artifact, wall) for artifact in pending]
         if not pending or any(end is None or end <= wall for end in ends):
             self._next[group] = now + self.interval

@@ -192,8 +192,10 @@ class Engine:
             if item.artifact.state is ArtifactState.PENDING:
                 groups.setdefault((step, item.account, item.artifact.region), []).append(item)
         # The artifacts' times are the run's clock (``--now`` / IMAGEBAK_NOW may move it): compare with it.
-        due = self._schedule.due(step, groups, time.monotonic(), self.ctx.now().timestamp())
-        self._in_lanes([(group[1], partial(self._poll_group, groups[group], step)) for group in due])
+        wall = self.ctx.now().timestamp()
+        due = self._schedule.due(step, groups, time.monotonic(), wall)
+        asked = {group: self._schedule.worth_asking(group, groups[group], wall) for group in due}
+        self._in_lanes([(group[1], partial(self._poll_group, asked[group], step)) for group in due if asked[group]])
         for group in due:
             self._schedule.polled(group, groups[group], time.monotonic(), self.ctx.now().timestamp())
 
@@ -212,7 +214,7 @@ class Engine:
             if image.state is ArtifactState.AVAILABLE:
                 copy_step.plan(execution, work)
                 work.fire(WorkEvent.IMAGE_READY)
-                self.ctx.save(execution, work)
+                self.ctx.save(execution, work, durable=False)  # the copies' own records come before their calls
             elif image.state is ArtifactState.FAILED:
                 self._image_failed(execution, work)
 

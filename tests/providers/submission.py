@@ -30,7 +30,7 @@ class _Port:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
 
-    def save(self, execution: Execution, work: InstanceWork) -> None:
+    def save(self, execution: Execution, work: InstanceWork, *, durable: bool = True) -> None:
         pass
 
     def event(self, execution: Execution, work: InstanceWork | None, **fields: Any) -> None:

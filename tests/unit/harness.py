@@ -164,8 +164,8 @@ class Harness:
 
         save, finish = Journal.save_instance, Journal.finish
 
-        def save_instance(journal: Journal, execution: Execution, work: InstanceWork) -> None:
-            self._journal_point(lambda: save(journal, execution, work))
+        def save_instance(journal: Journal, execution: Execution, work: InstanceWork, *, durable: bool = True) -> None:
+            self._journal_point(lambda: save(journal, execution, work, durable=durable))
             with self._lock:
                 copies = {slot: c.state.value for slot, c in work.copies.items()}
                 image = work.image.state.value if work.image else None

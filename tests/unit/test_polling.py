@@ -66,3 +66,15 @@ def test_what_one_copy_took_says_when_the_next_can_end() -> None:
     unknown.artifact.submitted_at = None  # adopted from a run that did not record it
     schedule.polled(GROUP, [c, unknown], now=2000, wall=at(31))
     assert not polled_at(schedule, 2014.9, 45.9, [c, unknown]) and polled_at(schedule, 2015, 46, [c, unknown])
+
+
+def test_once_a_duration_is_known_a_poll_asks_for_what_can_have_ended_and_what_was_not_asked_for_long() -> None:
+    schedule = PollSchedule(interval=15)
+    b, c = item("b", 10), item("c", 90)
+    assert schedule.worth_asking(GROUP, [b, c], wall=at(100)) == [b, c]  # nothing learnt yet: ask for all
+    done = item("a", 0, state=ArtifactState.AVAILABLE, finished_at=(T0 + timedelta(seconds=100)).isoformat())
+    schedule.polled(GROUP, [done, b, c], now=1000, wall=at(100))  # a took 100 s: b ends at 110 s, c at 190 s
+    assert schedule.worth_asking(GROUP, [b, c], wall=at(110)) == [b]
+    assert schedule.worth_asking(GROUP, [c], wall=at(100 + 15 * MAX_INTERVALS - 1)) == []
+    assert schedule.worth_asking(GROUP, [c], wall=at(100 + 15 * MAX_INTERVALS)) == [c]  # not asked for long
+    assert schedule.worth_asking(GROUP, [c], wall=at(150)) == []  # asked at 130 s

@@ -329,9 +329,7 @@ class ImagesMixin(SnapshotsMixin, TasksMixin, FailuresMixin):
         against the snapshot quota; otherwise the disks name existing snapshots.
         """
         if name and self._rules(self._account(account)).unique_image_names:
-            taken = next(
-                (i for i in self._images.values() if (i.account, i.region, i.name) == (account, region, name)), None
-            )
+            taken = next((i for i in self._images.at(account, region).values() if i.name == name), None)
             if taken is not None:
                 raise CloudError(
                     "invalid_parameter",

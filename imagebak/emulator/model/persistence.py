@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from imagebak.emulator.clock import Clock
 from imagebak.emulator.model.accounts import AccountsMixin
-from imagebak.emulator.model.base import InFlight, synced
+from imagebak.emulator.model.base import InFlight, Placed, synced
 from imagebak.emulator.model.entities import (
     Account,
     CloudError,
@@ -117,8 +117,8 @@ class PersistenceMixin(AccountsMixin, QuotasMixin):
         with self.lock:
             if state.saved_at is not None:
                 self.clock.ensure_not_before(state.saved_at)
-            self._images = {i.image_id: i for i in state.images if self._known(i)}
-            self._snapshots = {s.snapshot_id: s for s in state.snapshots if self._known(s)}
+            self._images = Placed({i.image_id: i for i in state.images if self._known(i)})
+            self._snapshots = Placed({s.snapshot_id: s for s in state.snapshots if self._known(s)})
             self._tasks = {t.task_id: t for t in state.tasks if self._known(t)}
             self._pending = InFlight(
                 [

@@ -7,11 +7,10 @@ snapshots, in the region where it is stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from imagebak.emulator.model.base import ModelBase, synced
-from imagebak.emulator.model.entities import Account, CloudError, Image, Snapshot
+from imagebak.emulator.model.entities import Account, CloudError
 from imagebak.emulator.rules import RESOURCES
 
 
@@ -41,7 +40,7 @@ class QuotasMixin(ModelBase):
         for acc in self._accounts.values():
             regions: dict[str, Any] = {}
             for region in acc.regions:
-                images = [i for i in self._images.values() if i.account == acc.name and i.region == region]
+                images = self._images.at(acc.name, region).values()
                 regions[region] = {
                     "images": [
                         {"image_id": i.image_id, "name": i.name, "status": i.status, "progress": self._out(i).progress}
@@ -60,8 +59,7 @@ class QuotasMixin(ModelBase):
         return override if override is not None else self._rules(acc).default_quota[resource]
 
     def _used(self, account: str, region: str, resource: str) -> int:
-        table: Iterable[Image | Snapshot] = self._images.values() if resource == "image" else self._snapshots.values()
-        return sum(1 for e in table if e.account == account and e.region == region)
+        return len((self._images if resource == "image" else self._snapshots).at(account, region))
 
     def _check_quota(self, account: str, region: str, *, images: int, snapshots: int) -> None:
         acc = self._account(account)
