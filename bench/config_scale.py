@@ -41,7 +41,9 @@ ACCOUNTS = {
     "jd": ("jdcloud", {"cn-north-1": ["cn-east-2"], "cn-east-2": ["cn-south-1", "cn-north-1"]}),
 }
 TARGET_SECONDS, TARGET_MIB, TARGET_STARTUP = 1.0, 200, 0.15
-IMAGEBAK = [sys.executable, "-m", "imagebak"]
+# What the `imagebak` console script runs (``python -m imagebak`` would add runpy's import to each
+# start-up), with this checkout first on the path (PYTHONPATH below).
+IMAGEBAK = [sys.executable, "-c", "from imagebak.cli import main; main()"]
 
 
 def policy_file(policies: int, instances: int) -> str:

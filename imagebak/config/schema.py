@@ -6,7 +6,8 @@ instance, the per-region quota, copy rules per provider) live in ``rules.py``. T
 checked by ``imagebak.records`` (``loader.py`` says how).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the records' field types are read at run time, and
+# evaluated annotations spare ``typing.get_type_hints`` compiling each one from text.
 
 import re
 from datetime import datetime, timedelta, timezone

@@ -5,7 +5,8 @@ naming the place in it) and never overwritten. The execution records themselves 
 executions in flight.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the records' field types are read at run time, and
+# evaluated annotations spare ``typing.get_type_hints`` compiling each one from text.
 
 from datetime import datetime, timezone
 from typing import Any
