@@ -1,8 +1,9 @@
 """When to poll each group of pending artifacts: every poll interval, or when they can have ended.
 
 A group (step, account, region) is polled with one batched call. When every artifact in a group has
-an expected end, the group's next poll is at the earliest of them: no sooner than a fifth of the
-poll interval, and no later than ``MAX_INTERVALS`` intervals (a failure is still seen soon). So a
+an expected end, the group's next poll is at the earliest of them (once that has passed, after as
+long again as it is overdue): no sooner than a fifth of the poll interval, and no later than
+``MAX_INTERVALS`` intervals (a failure is still seen soon). So a
 Huawei copy slot is refilled as soon as its copy can have finished, and a 20-minute image costs a
 few status calls instead of one per interval. Without an estimate, the group is polled every interval.
 
@@ -84,10 +85,13 @@ class PollSchedule:
             if item.artifact.state is not ArtifactState.PENDING:
                 self._asked.pop(item.artifact.key, None)
         ends = [self._expected_end(step, account, artifact, wall) for artifact in pending]
-        if not pending or any(end is None or end <= wall for end in ends):
+        if not pending or any(end is None for end in ends):
             self._next[group] = now + self.interval
             return
-        wait = min(end for end in ends if end is not None) - wall
+        soonest = min(end for end in ends if end is not None)
+        # Past its expected end (the estimate was a little early, or the artifact is slow), look again after as
+        # long as it is already late: an estimate a few milliseconds early costs a fifth of an interval, not one.
+        wait = soonest - wall if soonest > wall else wall - soonest
         self._next[group] = now + min(max(wait, self.interval * MIN_FRACTION), self.interval * MAX_INTERVALS)
 
     def wait(self, now: float) -> float:

@@ -68,6 +68,21 @@ def test_what_one_copy_took_says_when_the_next_can_end() -> None:
     assert not polled_at(schedule, 2014.9, 45.9, [c, unknown]) and polled_at(schedule, 2015, 46, [c, unknown])
 
 
+def test_past_its_expected_end_a_group_is_polled_again_after_as_long_as_it_is_late() -> None:
+    """At 500 copies the last one was seen 0.4-0.5 s after it was ready: its expected end came a few ms
+    before it did, and the next poll waited a whole interval."""
+    schedule = PollSchedule(interval=15)
+    done = item("a", 0, state=ArtifactState.AVAILABLE, finished_at=(T0 + timedelta(seconds=20)).isoformat())
+    b = item("b", 10)  # expected at 30 s
+    schedule.polled(GROUP, [done, b], now=1000, wall=at(30.01))  # asked at 30.01 s: still pending
+    assert not polled_at(schedule, 1002.9, 32.9, [b])
+    assert polled_at(schedule, 1003, 33, [b])  # a fifth of an interval later, not a whole one
+    schedule.polled(GROUP, [b], now=2000, wall=at(50))  # 20 s late: look again in 20 s
+    assert not polled_at(schedule, 2019.9, 69.9, [b]) and polled_at(schedule, 2020, 70, [b])
+    schedule.polled(GROUP, [b], now=3000, wall=at(500))  # very late: no longer than two intervals
+    assert polled_at(schedule, 3000 + 15 * MAX_INTERVALS, 530, [b])
+
+
 def test_once_a_duration_is_known_a_poll_asks_for_what_can_have_ended_and_what_was_not_asked_for_long() -> None:
     schedule = PollSchedule(interval=15)
     b, c = item("b", 10), item("c", 90)
