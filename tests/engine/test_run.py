@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -47,6 +48,7 @@ def test_full_run_creates_waits_and_copies_to_two_regions(world: World):
     assert entry["history"][-1]["instances"][world.vendor.web]["image_id"] == image_id
     steps = [(e["step"], e["outcome"]) for e in world.log_events()]
     assert ("create", "submitted") in steps and ("done", "ok") in steps and ("execution", "finished") in steps
+    assert gc.get_freeze_count() == 0  # the run froze what existed before it (gc.freeze), and unfroze it
 
 
 def test_disk_subset_leaves_out_unlisted_disks_and_ignores_absent_devices(world: World):
