@@ -216,6 +216,7 @@ def _follow_up(world: World, plan: TrialPlan, result: TrialResult) -> None:
         if attempt == 1 and plan.storm:
             world.admin("POST", "faults/clear", {})
         args = ["run", "--wait", "--poll-interval", POLL, "--deadline", "45"] if waiting else ["run"]
+        world.settle()  # what the previous run left in the emulator is served, as two virtual minutes allow
         proc = world.imagebak(args, f"t{plan.number:04d}-follow{attempt + 1}")
         result.exit_codes["follow-up"].append(_reap(proc, result, RUN_TIMEOUT))
         result.followups += 1

@@ -285,6 +285,14 @@ class World:
             raise RuntimeError(f"emulator admin {method} {path}: {resp.status} {answer}")
         return answer
 
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until the emulator serves no cloud request. A follow-up run's clock is two minutes after the
+        killed run's: by then a cloud has long answered the calls the dead process left (a slowed or hung
+        one included), so the emulator must have too before the follow-up looks for what they made."""
+        deadline = time.monotonic() + timeout
+        while self.admin("GET", "health").get("in_flight") and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def faults_struck(self) -> Counter[str]:
         """Injected faults by kind (throttled, error, slowed, hung, ...) since the previous call."""
         per_action = self.admin("GET", "counters")["faults_injected"].get(self.vendor, {})

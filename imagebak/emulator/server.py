@@ -82,10 +82,23 @@ class EmulatorApp:
     request_log: RequestLog = field(default_factory=RequestLog)
     state_path: Path | None = None
     _persist_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _in_flight: int = field(default=0, init=False, repr=False)  # cloud requests being served now
+    _in_flight_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def dispatch(self, req: WireRequest) -> WireResponse:
         if req.path.startswith(ADMIN_PREFIX):
             return self._admin(req)
+        with self._in_flight_lock:
+            self._in_flight += 1
+        try:
+            return self._dispatch_cloud(req)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+
+    def _dispatch_cloud(self, req: WireRequest) -> WireResponse:
+        """A cloud API request: routed, counted, logged; a slowed or hung one is still served, as a cloud
+        serves what it accepted after its client has gone."""
         started = time.monotonic()
         fe = next((f for f in self.frontends if f.matches(req)), None)
         if fe is None:
@@ -191,7 +204,10 @@ class EmulatorApp:
         }
 
     def _health(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "vendors": [fe.vendor for fe in self.frontends]}
+        """``in_flight``: cloud requests being served now (a killed client's slowed call is among them)."""
+        with self._in_flight_lock:
+            in_flight = self._in_flight
+        return {"ok": True, "vendors": [fe.vendor for fe in self.frontends], "in_flight": in_flight}
 
     def _counters(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"counters": self.counters.snapshot(), "faults_injected": self.faults.injected()}

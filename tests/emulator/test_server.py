@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,7 @@ def test_fault_rules_validate() -> None:
 def test_admin_counters_requests_and_reset(dummy: EmulatorHandle) -> None:
     call(dummy, "GET", "/dummy/ping")
     call(dummy, "GET", "/dummy/ping")
-    assert call(dummy, "GET", "/_emulator/health") == (200, {"ok": True, "vendors": ["dummy"]})
+    assert call(dummy, "GET", "/_emulator/health") == (200, {"ok": True, "vendors": ["dummy"], "in_flight": 0})
     status, counters = call(dummy, "GET", "/_emulator/counters")
     assert status == 200 and counters["counters"] == {"dummy": {"ping": 2}}
     assert len(call(dummy, "GET", "/_emulator/requests")[1]["requests"]) == 2
@@ -228,6 +229,22 @@ def test_admin_counters_requests_and_reset(dummy: EmulatorHandle) -> None:
     assert call(dummy, "GET", "/_emulator/requests")[1]["requests"] == []
     assert call(dummy, "POST", "/_emulator/counters/reset", {})[0] == 200
     assert call(dummy, "GET", "/_emulator/counters")[1]["counters"] == {}
+
+
+def test_health_counts_the_cloud_requests_being_served(dummy: EmulatorHandle) -> None:
+    """A slowed call whose client is gone is still served: the reliability campaign waits for in_flight 0."""
+    dummy.faults.set({"vendor": "dummy", "slow_rate": 1.0, "slow_seconds": 1.0})
+    worker = threading.Thread(target=call, args=(dummy, "GET", "/dummy/ping"))
+    worker.start()
+    seen = 0
+    for _ in range(200):
+        seen = max(seen, call(dummy, "GET", "/_emulator/health")[1]["in_flight"])
+        if seen:
+            break
+        time.sleep(0.005)
+    worker.join(timeout=30)
+    assert seen == 1
+    assert call(dummy, "GET", "/_emulator/health")[1]["in_flight"] == 0
 
 
 def test_admin_faults(dummy: EmulatorHandle) -> None:
