@@ -6,16 +6,15 @@ schedules it acts on; ``plan`` and ``policy list`` only show them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from imagebak.config.schema import Policy, PolicyFile
 from imagebak.schedule import ScheduleSpec, ScheduleState, describe, is_due, reconcile
 from imagebak.state import State, policy_key
 
 
-@dataclass(frozen=True)
-class PlanEntry:
+class PlanEntry(NamedTuple):
     key: str
     policy: Policy
     schedule: ScheduleState
@@ -56,7 +55,7 @@ def build_plan(config: PolicyFile, state: State, now: datetime, *, seen: datetim
         previous = state.schedule(key)
         schedule = reconcile(previous, spec_of(policy), seen or now)
         if previous is None:
-            schedule = replace(schedule, last_run=_renamed_from(state, policy, known))
+            schedule = schedule._replace(last_run=_renamed_from(state, policy, known))
         entries.append(PlanEntry(key, policy, schedule, is_due(schedule, now), describe(schedule, now)))
     return entries
 

@@ -15,15 +15,14 @@ the next grid slot and the last execution; from them:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 FIRST_RUN_DELAY = timedelta(minutes=30)
 MIN_GAP = timedelta(hours=12)
 
 
-@dataclass(frozen=True)
-class ScheduleSpec:
+class ScheduleSpec(NamedTuple):
     """The schedule fields of a policy as configured."""
 
     start: datetime  # aware
@@ -31,8 +30,7 @@ class ScheduleSpec:
     enabled: bool
 
 
-@dataclass(frozen=True)
-class ScheduleState:
+class ScheduleState(NamedTuple):
     """What the state file remembers about one policy's schedule (all datetimes aware UTC)."""
 
     first_seen: datetime
@@ -83,10 +81,10 @@ def reconcile(state: ScheduleState | None, spec: ScheduleSpec, now: datetime) ->
         earliest = now + FIRST_RUN_DELAY
         if state.not_before:
             earliest = max(earliest, state.not_before)
-        state = replace(state, start=start, every=spec.every, next_run=first_slot(start, spec.every, earliest))
+        state = state._replace(start=start, every=spec.every, next_run=first_slot(start, spec.every, earliest))
     if spec.enabled and not state.enabled and state.next_run < now:
-        state = replace(state, next_run=first_slot(state.next_run, state.every, now))
-    return replace(state, enabled=spec.enabled)
+        state = state._replace(next_run=first_slot(state.next_run, state.every, now))
+    return state._replace(enabled=spec.enabled)
 
 
 def is_due(state: ScheduleState, now: datetime) -> bool:
@@ -105,12 +103,12 @@ def after_run(state: ScheduleState, spec: ScheduleSpec, ran_at: datetime, *, sch
     later ones off the grid."""
     ran_at = utc(ran_at)
     if not scheduled:
-        return replace(state, last_run=ran_at)
+        return state._replace(last_run=ran_at)
     slot = state.next_run
     next_run = first_slot(slot, spec.every, ran_at + MIN_GAP)
     if next_run == slot:
         next_run = slot + spec.every
-    return replace(state, every=spec.every, next_run=next_run, last_run=ran_at)
+    return state._replace(every=spec.every, next_run=next_run, last_run=ran_at)
 
 
 def describe(state: ScheduleState, now: datetime) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from imagebak.errors import one_line
 
@@ -18,8 +18,7 @@ def format_path(path: Path) -> str:
     return text or "(root)"
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     file: str
     line: int  # 1-based
     column: int  # 1-based
@@ -31,7 +30,7 @@ class Diagnostic:
         return one_line(f"{self.file}:{self.line}:{self.column}: {self.path}: {self.message}")
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return dict(self._asdict())
 
 
 def sort_diagnostics(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:

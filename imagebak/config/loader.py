@@ -6,8 +6,8 @@ import contextlib
 import gc
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path as FsPath
+from typing import NamedTuple
 
 from imagebak.config.diagnostics import Diagnostic, sort_diagnostics
 from imagebak.config.rules import check_all
@@ -22,8 +22,7 @@ DEFAULT_CONFIG = "policies.yaml"
 CONFIG_ENV = "IMAGEBAK_CONFIG"
 
 
-@dataclass(frozen=True)
-class LoadedConfig:
+class LoadedConfig(NamedTuple):
     """A valid policy file and where it came from (relative paths resolve against its folder)."""
 
     path: FsPath

@@ -30,7 +30,7 @@ import os
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from imagebak.errors import StateError
 from imagebak.fsutil import atomic_write
@@ -50,8 +50,7 @@ def _place(point: Entry) -> tuple[str, ...]:
     return tuple(point[part] for part in _PLACE)
 
 
-@dataclass(frozen=True)
-class _Kind:
+class _Kind(NamedTuple):
     """One list of a policy's entry that the log holds."""
 
     name: str
