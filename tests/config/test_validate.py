@@ -357,3 +357,9 @@ def test_a_file_path_with_a_nul_character_is_refused(tmp_path: Path):
     path.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(cli, ["-c", str(path), "plan"])
     assert result.exit_code == 3 and "state: a file path cannot contain a NUL character" in result.output
+
+
+def test_a_quoted_number_gets_a_hint():
+    text = ACCOUNTS + policy_yaml(retry_failed='"2"')
+    found = only_error(text)
+    assert found.endswith("policies[0].retry_failed: expected a whole number, got text; write 2 without quotes")
