@@ -71,15 +71,9 @@ class Field(NamedTuple):
         return self.default is _MISSING and self.default_factory is _MISSING
 
 
-class _Spec(NamedTuple):
-    default: Any
-    default_factory: Any
-    rules: Rules
-
-
 def spec(default: Any = _MISSING, *, default_factory: Callable[[], Any] | Any = _MISSING, **rules: Any) -> Any:
-    """A record field: its default (none: required) and its ``Rules``."""
-    return _Spec(default, default_factory, Rules(**rules))
+    """A record field: its default (none: required) and its ``Rules``; ``record`` names it."""
+    return Field("", default, default_factory, Rules(**rules))
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(spec,))
@@ -93,8 +87,8 @@ def record(cls: type[T]) -> type[T]:
     fields = []
     for name in inspect.get_annotations(cls):
         declared = cls.__dict__.get(name, _MISSING)
-        given = declared if isinstance(declared, _Spec) else _Spec(declared, _MISSING, _NO_RULES)
-        fields.append(Field(name, *given))
+        given = declared if isinstance(declared, Field) else Field("", declared, _MISSING, _NO_RULES)
+        fields.append(given._replace(name=name))
         if given.default is _MISSING:
             if name in cls.__dict__:
                 delattr(cls, name)
