@@ -9,11 +9,14 @@ few status calls instead of one per interval. Without an estimate, the group is 
 
 The expected end comes from the shortest time the same step took for the same account in this run
 (submission to seen available; each one seen at its expected end makes the next estimate closer),
-or else from the progress the cloud reports, extrapolated linearly from 10 % on.
+or else from the progress the cloud reports, extrapolated linearly from 10 % on (from the top of the
+reported whole percent, so that it errs early).
 
-Once the run knows how long the step takes, a poll asks only for the artifacts that can have ended
-(``worth_asking``), and for any not asked for ``MAX_INTERVALS`` intervals: while 500 images turn
-ready one after the other, each poll then describes the few that can be ready instead of all 500.
+Once an artifact has an expected end, a poll asks for it only when it can have ended
+(``worth_asking``), or when it was not asked for a tenth of its expected duration (at least
+``MAX_INTERVALS`` intervals), so that a failure is still seen in good time: while 500 twenty-minute
+images are being made, a poll describes the few that can be ready instead of all 500 every other
+interval.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ Group = tuple[str, str, str]  # step, account, region
 MAX_INTERVALS = 2.0  # never wait longer than this many poll intervals while something is pending
 MIN_FRACTION = 0.2  # nor poll again sooner than this share of the interval
 MIN_PROGRESS = 10  # below this, a reported progress says too little to extrapolate from
+SLACK = 0.001  # seconds: a poll due within this is due now (float round-off must not make a zero-length sleep)
+REFRESH_SHARE = 0.1  # an artifact not expected to have ended is asked for again after this share of its duration
 
 
 def _epoch(text: str | None) -> float | None:
@@ -54,23 +59,24 @@ class PollSchedule:
                     self._next[group] = now
                 else:
                     self._next[group] = now + max(0.0, oldest + self.interval - wall)
-        return [group for group in groups if now >= self._next[group]]
+        return [group for group in groups if now + SLACK >= self._next[group]]
 
     def worth_asking(self, group: Group, items: Sequence[WorkItem], wall: float) -> list[WorkItem]:
-        """Of a due group's artifacts, those a status call can tell something new now. Without a duration
-        learnt in this run (a progress estimate goes stale unasked), all of them."""
+        """Of a due group's artifacts, those a status call can tell something new now: all those without
+        an expected end."""
         step, account, _ = group
-        if (step, account) not in self._took:
-            asked = list(items)
-        else:
-            asked = [item for item in items if self._can_have_changed(step, account, item.artifact, wall)]
+        asked = [item for item in items if self._can_have_changed(step, account, item.artifact, wall)]
         self._asked.update((item.artifact.key, wall) for item in asked)
         return asked
 
     def _can_have_changed(self, step: str, account: str, artifact: Artifact, wall: float) -> bool:
+        """Expected to have ended by now, or not asked for long (a failure, or an estimate gone stale)."""
         end = self._expected_end(step, account, artifact, wall)
-        last = self._asked.get(artifact.key) or _epoch(artifact.submitted_at)
-        return end is None or end <= wall or last is None or wall - last >= self.interval * MAX_INTERVALS
+        submitted = _epoch(artifact.submitted_at)
+        last = self._asked.get(artifact.key) or submitted
+        if end is None or end <= wall or last is None or submitted is None:
+            return True
+        return wall - last >= max(self.interval * MAX_INTERVALS, (end - submitted) * REFRESH_SHARE)
 
     def polled(self, group: Group, items: Sequence[WorkItem], now: float, wall: float) -> None:
         """Learn how long the artifacts that just became available took; schedule the group's next poll."""
@@ -97,7 +103,8 @@ class PollSchedule:
     def wait(self, now: float) -> float:
         """Seconds until the next poll of any pending group (at most one interval)."""
         soonest = min(self._next.values(), default=now + self.interval)
-        return max(0.0, min(self.interval, soonest - now))
+        wait = min(self.interval, soonest - now)
+        return wait if wait > SLACK else 0.0
 
     def _expected_end(self, step: str, account: str, artifact: Artifact, wall: float) -> float | None:
         submitted = _epoch(artifact.submitted_at)
@@ -107,5 +114,8 @@ class PollSchedule:
         if took is not None:
             return submitted + took
         if artifact.progress is not None and MIN_PROGRESS <= artifact.progress < 100:
-            return submitted + (wall - submitted) * 100 / artifact.progress
+            # Clouds report whole percents, rounded down: 10 % may be 10.9 %. Extrapolating from the next
+            # percent makes the estimate early rather than late (a late one is a late poll).
+            seen = self._asked.get(artifact.key, wall)  # when that progress was reported
+            return submitted + (seen - submitted) * 100 / (artifact.progress + 1)
         return None

@@ -20,7 +20,7 @@ from imagebak.actions import wait as wait_step
 from imagebak.engine.context import RunContext
 from imagebak.engine.lanes import INF, run_in_lanes
 from imagebak.engine.options import RunOptions
-from imagebak.engine.polling import Group, PollSchedule
+from imagebak.engine.polling import MIN_FRACTION, Group, PollSchedule
 from imagebak.execution.records import Artifact, Execution, InstanceWork, WorkItem
 from imagebak.execution.states import ArtifactState, Outcome, WorkEvent, WorkStatus
 from imagebak.providers import retry
@@ -248,12 +248,13 @@ class Engine:
     def _submit_copies(self) -> None:
         planned = [item for item in self._copies() if item.artifact.open]
         calls = copy_step.batches(self.ctx, planned, self._copies_in_flight) if planned else []
-        # At most a poll interval of submitting, then the pass goes on (and polls again at once): images
-        # that became ready meanwhile are seen then, instead of after every copy of a wave is submitted.
+        # At most a fifth of a poll interval of submitting (the shortest wait between two polls), then the
+        # pass goes on and polls again at once: images that became ready meanwhile are seen then, instead of
+        # after every copy of a wave is submitted.
         jobs: list[tuple[str, Callable[[], None]]] = [
             (batch[0].account, partial(copy_step.submit_batch, self.ctx, batch)) for batch in calls
         ]
-        self._copies_waiting = not self._in_lanes(jobs, budget=self.options.poll_interval)
+        self._copies_waiting = not self._in_lanes(jobs, budget=self.options.poll_interval * MIN_FRACTION)
 
     def _poll_copies(self) -> None:
         self._poll(self._copies(), "copy")

@@ -93,3 +93,34 @@ def test_once_a_duration_is_known_a_poll_asks_for_what_can_have_ended_and_what_w
     assert schedule.worth_asking(GROUP, [c], wall=at(100 + 15 * MAX_INTERVALS - 1)) == []
     assert schedule.worth_asking(GROUP, [c], wall=at(100 + 15 * MAX_INTERVALS)) == [c]  # not asked for long
     assert schedule.worth_asking(GROUP, [c], wall=at(150)) == []  # asked at 130 s
+
+
+def test_an_artifact_not_expected_yet_is_asked_for_again_after_a_tenth_of_its_duration() -> None:
+    """500 images of 38 s were each described every other interval while nothing could have changed."""
+    schedule = PollSchedule(interval=15)
+    done = item("a", 0, state=ArtifactState.AVAILABLE, finished_at=(T0 + timedelta(seconds=1000)).isoformat())
+    b = item("b", 100)  # a took 1000 s: b ends at 1100 s
+    schedule.polled(GROUP, [done, b], now=1000, wall=at(1000))
+    assert schedule.worth_asking(GROUP, [b], wall=at(1000)) == [b]  # never asked since its submission
+    assert schedule.worth_asking(GROUP, [b], wall=at(1099)) == []  # asked 99 s ago, 1 s before its end
+    assert schedule.worth_asking(GROUP, [b], wall=at(1100)) == [b]  # it can have ended
+
+
+def test_a_progress_estimate_is_the_earliest_end_the_reported_percent_allows_and_does_not_recede() -> None:
+    schedule = PollSchedule(interval=15)
+    x = item("x", 0)
+    assert schedule.worth_asking(GROUP, [x], wall=at(950)) == [x]  # no estimate: asked
+    x.artifact.progress = 94  # 94-95 % at 950 s: it ends at 1000 s at the earliest
+    assert schedule.worth_asking(GROUP, [x], wall=at(999)) == []
+    assert schedule.worth_asking(GROUP, [x], wall=at(1000)) == [x]  # not 950 s x 100 / 94, nor 1000 s x 100 / 94
+
+
+def test_a_poll_due_within_a_millisecond_is_due_now() -> None:
+    """Float round-off left a next poll 2.4e-7 s ahead: the engine slept that long on a clock that counts
+    microseconds, which did not move it, and looped for ever."""
+    schedule = PollSchedule(interval=300)
+    x = item("x", 0, progress=37)
+    schedule.polled(GROUP, [x], now=1000.0, wall=at(60))  # expected at 60 x 100 / 38 s
+    soon = 1000.0 + schedule.wait(1000.0)
+    assert schedule.wait(soon - 2.4e-7) == 0.0
+    assert polled_at(schedule, soon - 2.4e-7, 60 + soon - 1000.0, [x])
