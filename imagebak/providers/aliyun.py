@@ -69,6 +69,7 @@ from imagebak.providers.base import (
     ProviderLimits,
     Quota,
     Submissions,
+    adoptable,
 )
 from imagebak.providers.credentials import Credentials
 from imagebak.providers.names import TextRule
@@ -568,7 +569,7 @@ class AliyunProvider(Provider):
     def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
         """Images and copies carry the key tag from their creation on (CreateImage/CopyImage ``Tags``)."""
         found = self.find_images(region, {TAG_KEY: key})
-        image_id = next((s.image_id for s in found if s.state is not ImageState.FAILED), None)
+        image_id = adoptable([(s.image_id, s.state is ImageState.FAILED) for s in found])
         if image_id is None:
             self.submissions.nothing_found("DescribeImages", key, attempted_at)
         return image_id

@@ -152,6 +152,14 @@ class CopySpec:
 NOT_VISIBLE = "not visible yet"  # ImageStatus.detail of a pending ref the cloud does not list yet
 
 
+def adoptable(found: Sequence[tuple[str, bool]]) -> str | None:
+    """Of the (id, failed) images an earlier submission with one key made, the one to adopt: a live one,
+    else a failed one. Adopted, a failed image takes the engine's failure path (deleted, then made again
+    under a new key, within ``retry_failed``); passed over, it would stay in the cloud untracked while
+    the same key was submitted again."""
+    return next((i for i, failed in found if not failed), None) or next((i for i, _failed in found), None)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -267,7 +275,7 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
-        """The id of the image (or copy) an earlier submission with this idempotency key made, unless failed.
+        """The id of the image (or copy) an earlier submission with this idempotency key made (``adoptable``).
 
         ``name`` is the name that submission gave; adapters may use it to narrow the look-up, but
         ownership is proven by the key (a tag, or a marker where the vendor has no tags).

@@ -81,6 +81,7 @@ from imagebak.providers.base import (
     ProviderLimits,
     Quota,
     Submissions,
+    adoptable,
 )
 from imagebak.providers.names import TextRule
 from imagebak.providers.retry import call_with_retry, classified
@@ -404,12 +405,11 @@ class HuaweiProvider(Provider):
         """A create wears the key tag from the start (its system image is the one named as submitted);
         a copy takes no tags, so it is found by name and proven by the key in its description."""
         own = render_name(name)
-        tagged = [r for r in self._by_tags(region, {TAG_KEY: key}) if _status_of(r) != "killed"]
-        tagged.sort(key=lambda r: r.resource_name != own)
+        tagged = sorted(self._by_tags(region, {TAG_KEY: key}), key=lambda r: r.resource_name != own)
         if tagged:
-            return str(tagged[0].resource_id)
-        named = self._list_images(region, name=own)
-        found = next((str(i.id) for i in named if i.status != "killed" and key in (i.description or "")), None)
+            return adoptable([(str(r.resource_id), _status_of(r) == "killed") for r in tagged])
+        named = [i for i in self._list_images(region, name=own) if key in (i.description or "")]
+        found = adoptable([(str(i.id), i.status == "killed") for i in named])
         if found is None:
             self.submissions.nothing_found("ListImageByTags", key, attempted_at)
         return found

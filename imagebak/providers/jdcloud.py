@@ -76,6 +76,7 @@ from imagebak.providers.base import (
     ProviderLimits,
     Quota,
     Submissions,
+    adoptable,
     utcnow,
 )
 from imagebak.providers.names import TextRule
@@ -222,7 +223,7 @@ class JdcloudProvider(Provider):
             found = (
                 _status(i["imageId"], i, self.submissions.clock()) for i in self._images_with_key(region, key, name)
             )
-            image_id = next((s.ref for s in found if s.state is not ImageState.FAILED), None)
+            image_id = adoptable([(s.ref, s.state is ImageState.FAILED) for s in found])
             if image_id is None:
                 self.submissions.nothing_found("describeImages", key, attempted_at)
             return image_id

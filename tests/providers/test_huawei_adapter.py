@@ -233,8 +233,9 @@ def test_failed_image_reports_reason(emu: EmulatorHandle, hw: HuaweiProvider, we
     assert (failed.state, failed.detail) == (ImageState.FAILED, "snapshot backend error")
     plain = hw.image_status(NORTH4, [failed.image_id])[failed.image_id]
     assert (plain.state, plain.detail) == (ImageState.FAILED, "killed")
-    # A killed image is not adopted: the next submission creates a new one.
-    assert submit(hw, spec(web), resumed=True).startswith("job:")
+    # A killed image is adopted (then deleted and made again under a new key by the engine), never left
+    # behind untracked while the same key is submitted again.
+    assert submit(hw, spec(web), resumed=True) == failed.image_id
 
 
 def test_image_status_of_unknown_refs(hw: HuaweiProvider) -> None:

@@ -34,6 +34,7 @@ from imagebak.providers.base import (
     ProviderLimits,
     Quota,
     RetryPolicy,
+    adoptable,
 )
 
 T = TypeVar("T")
@@ -181,7 +182,7 @@ class ModelProvider(Provider):
     def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
         def action() -> str | None:
             found = self.model.list_images(self.account, region, tags={TAG_KEY: key})
-            return next((img.image_id for img in found if img.status != "failed"), None)
+            return adoptable([(img.image_id, img.status == "failed") for img in found])
 
         return self._call("find_submitted", action)
 

@@ -356,6 +356,26 @@ def lost_copy_reply_is_adopted(h: Harness) -> None:
 
 
 @scenario
+def lost_create_reply_of_an_image_that_failed_is_adopted_deleted_and_made_again(h: Harness) -> None:
+    """The reliability campaign found a failed image left untracked: a killed run's create had made it,
+    and the next run's look-up passed over failed images and submitted the same key again."""
+    h.model.fail_next_creations(1)
+    h.provider.lose_reply("create_image")
+    h.provider.before("find_submitted", lambda: h.clock.advance(3600))  # it has failed by the look-up
+    report = h.run("nightly")
+    work = only_work(report)
+    assert work.status is WorkStatus.DONE, work.reason
+    assert ("submitting", "adopted", "pending") in h.transitions(A) and (
+        "pending",
+        "broken",
+        "failed",
+    ) in h.transitions(A)
+    assert work.image is not None and work.image.attempt == 2
+    assert h.calls("create_image") == 2 and h.calls("delete_image") == 1
+    assert_one_image_and_one_copy_per_region(h, report)
+
+
+@scenario
 def create_that_never_reached_the_cloud_is_made_once(h: Harness) -> None:
     h.provider.fail("create_image", ErrorKind.TIMEOUT, code="ConnectTimeout")  # refused before the cloud
     report = h.run("nightly")
