@@ -152,12 +152,13 @@ class CopySpec:
 NOT_VISIBLE = "not visible yet"  # ImageStatus.detail of a pending ref the cloud does not list yet
 
 
-def adoptable(found: Sequence[tuple[str, bool]]) -> str | None:
+def adoptable(found: Sequence[tuple[str | None, bool]]) -> str | None:
     """Of the (id, failed) images an earlier submission with one key made, the one to adopt: a live one,
     else a failed one. Adopted, a failed image takes the engine's failure path (deleted, then made again
     under a new key, within ``retry_failed``); passed over, it would stay in the cloud untracked while
     the same key was submitted again."""
-    return next((i for i, failed in found if not failed), None) or next((i for i, _failed in found), None)
+    known = [(i, failed) for i, failed in found if i]
+    return next((i for i, failed in known if not failed), None) or next((i for i, _failed in known), None)
 
 
 def utcnow() -> datetime:
