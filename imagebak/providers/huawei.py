@@ -402,12 +402,14 @@ class HuaweiProvider(Provider):
                 return found
 
     def find_submitted(self, region: str, key: str, name: str, attempted_at: datetime | None = None) -> str | None:
-        """A create wears the key tag from the start (its system image is the one named as submitted);
-        a copy takes no tags, so it is found by name and proven by the key in its description."""
+        """A create wears the key tag from the start: its system image is the one named as submitted, the
+        data images of the same submission wear the key too and come with it (failed or not); a copy takes
+        no tags, so it is found by name and proven by the key in its description."""
         own = render_name(name)
-        tagged = sorted(self._by_tags(region, {TAG_KEY: key}), key=lambda r: r.resource_name != own)
+        tagged = self._by_tags(region, {TAG_KEY: key})
         if tagged:
-            return adoptable([(str(r.resource_id), _status_of(r) == "killed") for r in tagged])
+            system = [r for r in tagged if r.resource_name == own] or tagged
+            return adoptable([(str(r.resource_id), _status_of(r) == "killed") for r in system])
         named = [i for i in self._list_images(region, name=own) if key in (i.description or "")]
         found = adoptable([(str(i.id), i.status == "killed") for i in named])
         if found is None:

@@ -207,6 +207,22 @@ def test_subset_image_is_system_plus_data_images(emu: EmulatorHandle, hw: Huawei
     assert emu.counters.get("huawei", "CreateImage") == 1
 
 
+def test_a_failed_system_image_is_adopted_with_its_data_image_not_the_data_image_alone(
+    emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo
+):
+    """Reliability campaign: the system image of a killed run's submission had failed and its data image
+    had not; the look-up adopted the data image as the image, and the failed one stayed untracked."""
+    emu.model.fail_next_creations(1)  # the system image, made first
+    submit(hw, spec(web, ("vda", "vdc")))
+    emu.clock.advance(3600)
+    system, data = sorted(emu.model.list_images(ACCOUNT, NORTH4), key=lambda i: i.kind != "system")
+    assert (system.status, data.status) == ("failed", "available")
+    adopted = submit(hw, spec(web, ("vda", "vdc")), resumed=True)
+    assert adopted == system.image_id
+    status = hw.image_status(NORTH4, [adopted])[adopted]
+    assert (status.state, status.extra_image_ids) == (ImageState.FAILED, (data.image_id,))
+
+
 def test_an_adopted_system_image_waits_for_its_data_image(emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo):
     """The job of a system + data image call succeeds when both are made; an adopted system image
     (its id, no job) must not be reported done sooner, or its data image's copy is refused (IMG.0046)."""
