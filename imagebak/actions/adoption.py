@@ -4,7 +4,9 @@ Every create and copy goes through ``submit_once``, for every vendor. Each artif
 ``submitting`` before its call. Any attempt that may follow one which reached the cloud — a
 retry after a timeout or a lost reply in this run, or a resumed run that finds ``submitting``
 in the state file — first asks the adapter for the image an earlier submission with the same
-idempotency key made (``Provider.find_submitted``) and adopts it. A first attempt on a fresh
+idempotency key made (``Provider.find_submitted``) and adopts it, even a failed one: the next poll
+then sees it failed, and the failure path deletes it before the image is made again under a new key,
+so nothing with imagebak's key is left untracked. A first attempt on a fresh
 artifact costs no look-up. A submission made moments ago that the look-up does not show yet is
 looked up again later rather than sent again (after a lost reply or a crash, not after an error
 answer). Transient faults are retried with the account's retry policy; a throttled call was

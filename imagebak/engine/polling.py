@@ -62,8 +62,8 @@ class PollSchedule:
         return [group for group in groups if now + SLACK >= self._next[group]]
 
     def worth_asking(self, group: Group, items: Sequence[WorkItem], wall: float) -> list[WorkItem]:
-        """Of a due group's artifacts, those a status call can tell something new now: all those without
-        an expected end."""
+        """Of a due group's artifacts, those a status call can tell something new now (every one without an
+        expected end among them)."""
         step, account, _ = group
         asked = [item for item in items if self._can_have_changed(step, account, item.artifact, wall)]
         self._asked.update((item.artifact.key, wall) for item in asked)
@@ -73,9 +73,9 @@ class PollSchedule:
         """Expected to have ended by now, or not asked for long (a failure, or an estimate gone stale)."""
         end = self._expected_end(step, account, artifact, wall)
         submitted = _epoch(artifact.submitted_at)
-        last = self._asked.get(artifact.key) or submitted
-        if end is None or end <= wall or last is None or submitted is None:
+        if end is None or end <= wall or submitted is None:  # without a submission time there is no end
             return True
+        last = self._asked.get(artifact.key, submitted)
         return wall - last >= max(self.interval * MAX_INTERVALS, (end - submitted) * REFRESH_SHARE)
 
     def polled(self, group: Group, items: Sequence[WorkItem], now: float, wall: float) -> None:
