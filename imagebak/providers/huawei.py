@@ -9,8 +9,10 @@ OIDC or federation keeps renewing itself (and sends its ``X-Security-Token``).
 Refs returned by ``create_image``/``copy_images``: ``job:<job_id>@<region>`` — an IMS job is
 owned by the project (and regional endpoint) that submitted it, which for a cross-region copy is
 the *source* region, so the ref says where to ask — or a plain image id when an earlier
-submission was adopted instead of re-submitted. Jobs are followed with ShowJobProgress (ShowJob
-is deprecated, IMS API reference ims_03_0905_1).
+submission was adopted instead of re-submitted. The images of the jobs a run submitted are followed
+in one ListImages of the region: each wears its submission's key (a create's images as a tag, a
+copy in its description), so a job is asked (ShowJobProgress; ShowJob is deprecated, IMS API
+reference ims_03_0905_1) only for a failure's reason, or when the listing does not show its images.
 
 IMS rules honoured here (docs/emulator-huawei.md, "Conformance"): a whole-machine image from an
 ECS needs a CBR vault (an account on CSBS needs none; refused for want of one, the same disks become
@@ -27,7 +29,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import (
@@ -249,7 +251,10 @@ class HuaweiProvider(Provider):
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self.submissions = Submissions(VENDOR)
-        self._job_images: dict[str, str] = {}  # job ref -> the image id its job reported
+        self._job_images: dict[str, str] = {}  # job ref -> the image id its job (or a listing) showed
+        # The jobs this process submitted: their images are known in a listing by the key, so the job
+        # itself need not be asked.
+        self._submitted: dict[str, _Submitted] = {}
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -315,7 +320,9 @@ class HuaweiProvider(Provider):
         client = self._client("ims", region)
         return self._call(action, lambda: getattr(client, method)(request))
 
-    def _ims_submit(self, job_region: str, action: str, method: str, request: Any, key: str) -> str:
+    def _ims_submit(
+        self, job_region: str, action: str, method: str, request: Any, key: str, data_images: int = 0
+    ) -> str:
         """Submit a create/copy job once; its ref names the job and the region that owns it (a copy's source)."""
         client = self._client("ims", job_region)
 
@@ -328,6 +335,7 @@ class HuaweiProvider(Provider):
             self.submissions.uncertain(key, error)
             raise
         self.submissions.record(ref)
+        self._submitted[ref] = _Submitted(key, action == "CreateWholeImage", data_images)
         return ref
 
     # -- instances and quota --------------------------------------------------------------------
@@ -454,8 +462,9 @@ class HuaweiProvider(Provider):
             image_tags=[TagKeyValue(key=k, value=v) for k, v in tags.items()],
             data_images=data_images or None,
         )
+        request = CreateImageRequest(body=body)
         return self._ims_submit(
-            spec.region, "CreateImage", "create_image", CreateImageRequest(body=body), spec.idempotency_key
+            spec.region, "CreateImage", "create_image", request, spec.idempotency_key, len(data_images)
         )
 
     def _create_whole(self, spec: ImageSpec, tags: Mapping[str, str]) -> str:
@@ -478,35 +487,68 @@ class HuaweiProvider(Provider):
     def image_status(
         self, region: str, refs: Sequence[str], submitted_at: Mapping[str, datetime] | None = None
     ) -> Mapping[str, ImageStatus]:
-        """Images still being made, whose ids are known, are seen in one ListImages of the region
-        (``created_at`` from the earliest submission on); the rest, and each one as it finishes, by
-        their job (or, for a plain id, ListImages with that ``id``), which gives the final details."""
+        """What one ListImages of the region (``created_at`` from the earliest submission on) shows: an
+        image being made, or one made by a job this process submitted (known by its key, with the data
+        images wearing the same key). The job, or for a plain id ListImages with that ``id``, is asked
+        only for the rest: a failure's reason, or a job whose image the listing does not show (yet)."""
         since = submitted_at or {}
         listed = self._listed_since(region, [r for r in refs if r in since], since)
         statuses = {}
         for ref in refs:
-            image_id = self._job_images.get(ref, ref if not ref.startswith("job:") else None)
-            image = listed.get(image_id) if image_id else None
-            if image is not None and _IMAGE_STATES.get(image.status or "") is ImageState.PENDING:
-                statuses[ref] = ImageStatus(ref, ImageState.PENDING, image_id=image_id, detail=image.status or "")
-                continue
-            if ref.startswith("job:"):
+            status = self._listed_status(ref, listed)
+            if status is None and ref.startswith("job:"):
+                image = listed.get(self._job_images.get(ref, ""))
                 status = self._job_status(ref, region, since.get(ref), image)
                 if status.state is ImageState.PENDING and status.image_id:
                     self._job_images[ref] = status.image_id  # from now on, seen in the listing
-            else:
+            elif status is None:
                 status = self._plain_status(region, ref, since=since.get(ref))
             statuses[ref] = status
         return statuses
 
     def _listed_since(self, region: str, refs: Sequence[str], since: Mapping[str, datetime]) -> dict[str, Any]:
         """Private images created since the earliest of these submissions (less a margin for clock skew)."""
-        known = [ref for ref in refs if ref in self._job_images or not ref.startswith("job:")]
+        known = [ref for ref in refs if not ref.startswith("job:") or ref in self._job_images or ref in self._submitted]
         if not known:
             return {}
         start = min(since[ref] for ref in known) - LISTING_MARGIN
         created = f"gte:{start.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
         return {image.id: image for image in self._list_images(region, created_at=created)}
+
+    def _listed_status(self, ref: str, listed: Mapping[str, Any]) -> ImageStatus | None:
+        """The status the listing alone tells, or None when the job or the image must be asked."""
+        submitted = self._submitted.get(ref)
+        wearing = [i for i in listed.values() if submitted and _carries_key(i, submitted.key)]
+        image_id = self._job_images.get(ref) or (None if ref.startswith("job:") else ref) or _main_image(wearing)
+        image = listed.get(image_id) if image_id else None
+        if image is None:
+            return None
+        state = _IMAGE_STATES.get(image.status or "")
+        if state is ImageState.PENDING:
+            if ref.startswith("job:"):
+                self._job_images[ref] = image.id
+            return ImageStatus(ref, ImageState.PENDING, image_id=image.id, detail=image.status or "")
+        data = [i for i in wearing if i.id != image.id]
+        if state is not ImageState.AVAILABLE or submitted is None or len(data) != submitted.data_images:
+            return None  # a failure's reason, a job not submitted here, data images not listed: ask
+        data_states = {_IMAGE_STATES.get(i.status or "") for i in data}
+        if data_states - {ImageState.AVAILABLE, ImageState.PENDING}:
+            return None  # a data image failed: the job says why
+        if ImageState.PENDING in data_states:  # like its job, the image is done when its data images are
+            detail = f"its data image(s) {', '.join(sorted(i.status or '' for i in data))}"
+            return ImageStatus(ref, ImageState.PENDING, image_id=image.id, detail=detail)
+        return ImageStatus(
+            ref,
+            ImageState.AVAILABLE,
+            image_id=image.id,
+            progress=100,
+            # A copy counts this image's own size (a system image's: its disk); a whole image's is every
+            # disk's, which the engine already knows.
+            size_gb=None if submitted.whole else image.min_disk,
+            detail=image.status or "",
+            extra_image_ids=tuple(i.id for i in data),
+            name=image.name,
+        )
 
     def _show_job(self, region: str, job_id: str) -> Any:
         """ShowJobProgress where the SDK has it (ShowJob is deprecated), else ShowJob."""
@@ -633,6 +675,27 @@ class HuaweiProvider(Provider):
 def _status_of(resource: Any) -> str:
     detail = resource.resource_detail
     return str(detail.status if detail is not None else "")
+
+
+class _Submitted(NamedTuple):
+    """A job this process submitted, as its images show in a listing."""
+
+    key: str  # the idempotency key its images carry
+    whole: bool  # a whole image (its size is every disk's)
+    data_images: int  # data images beside the system image, each wearing the key
+
+
+def _carries_key(image: Any, key: str) -> bool:
+    """Made by the submission with this key: a create's images wear it as a tag, a copy's description
+    ends with it (``_with_key``)."""
+    return _key_of(image) == key or (image.description or "").endswith(f"[{key}]")
+
+
+def _main_image(images: Sequence[Any]) -> str | None:
+    """Of the images one submission made, the system (or whole, or copied) image: one that is not a
+    data image, or a data image alone (a copy of one); None when that is not one image."""
+    main = [i for i in images if i.virtual_env_type != "DataImage"] or images
+    return str(main[0].id) if len(main) == 1 else None
 
 
 def _key_of(image: Any) -> str | None:

@@ -54,7 +54,7 @@ VENDORS = {
         "29acf1a5-7cbd-4f5a-a28a-f60465f42986",
         ({"region": "cn-east-3", "vault": "vault-e3"}, {"region": "cn-south-1", "vault": "vault-s1"}),
         "CreateWholeImage",
-        "ShowJobProgress",
+        "ListImages",  # images in the making are seen in one listing of the region
     ),
     "jdcloud": Vendor(
         "jdcloud",

@@ -523,6 +523,46 @@ def test_jobs_are_followed_with_show_job_progress(emu: EmulatorHandle, hw: Huawe
     assert emu.counters.get("huawei", "ShowJob") == 0
 
 
+def test_jobs_submitted_here_are_followed_in_one_listing_by_their_key(
+    emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo
+) -> None:
+    """With the submission times the engine passes, a job's system and data images and its copy are seen
+    in one ListImages of their region by the key they carry: no job is asked. A failure's reason still
+    comes from the job."""
+    emu.model.set_latency("huawei", "image", Latency(base_seconds=60, per_gb_seconds=1))
+    ref = hw.create_image(spec(web, ("vda", "vdc")))
+    at = {ref: emu.clock.now()}
+    pending = hw.image_status(NORTH4, [ref], submitted_at=at)[ref]
+    system, data = sorted(emu.model.list_images(ACCOUNT, NORTH4), key=lambda i: i.kind != "system")
+    assert (pending.state, pending.image_id) == (ImageState.PENDING, system.image_id)
+    emu.clock.advance((system.ready_at - emu.clock.now()).total_seconds() + 1)  # 40 GB: before the 60 GB
+    waiting = hw.image_status(NORTH4, [ref], submitted_at=at)[ref]
+    assert (waiting.state, waiting.detail) == (ImageState.PENDING, "its data image(s) saving")
+    emu.clock.advance(30)
+    done = hw.image_status(NORTH4, [ref], submitted_at=at)[ref]
+    assert (done.state, done.image_id, done.extra_image_ids) == (
+        ImageState.AVAILABLE,
+        system.image_id,
+        (data.image_id,),
+    )
+    assert (done.size_gb, done.name) == (40, system.name)
+    copy = CopySpec(NORTH4, system.image_id, EAST3, "daily-web-dr", "DR copy", {}, "copy-1", vault_id="vault-east3")
+    copy_ref = hw.copy_images([copy])["copy-1"]
+    copy_at = {copy_ref: emu.clock.now()}
+    assert hw.image_status(EAST3, [copy_ref], submitted_at=copy_at)[copy_ref].state is ImageState.PENDING
+    emu.clock.advance(200)
+    copied = hw.image_status(EAST3, [copy_ref], submitted_at=copy_at)[copy_ref]
+    (dest,) = emu.model.list_images(ACCOUNT, EAST3)
+    assert (copied.state, copied.image_id, copied.size_gb) == (ImageState.AVAILABLE, dest.image_id, 40)
+    assert emu.counters.get("huawei", "ShowJobProgress") == 0
+    emu.model.fail_next_creations(1, reason="snapshot backend error")
+    failing = hw.create_image(spec(web, key="key-2"))
+    emu.clock.advance(400)
+    failed = hw.image_status(NORTH4, [failing], submitted_at={failing: emu.clock.now()})[failing]
+    assert (failed.state, failed.detail) == (ImageState.FAILED, "snapshot backend error")
+    assert emu.counters.get("huawei", "ShowJobProgress") == 1
+
+
 def test_not_yet_listed_images_are_pending_and_never_submitted_twice(
     emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
