@@ -13,7 +13,7 @@ Two deliberate deviations, both in the baseline's favour:
   being created, and the seed's bare ``except: pass`` retries at once without sleeping — a
   busy loop of thousands of calls per image. Polling every 300 s is what the seed meant.
 * The 300-second sleeps are not slept: the emulator's clock is moved forward by 300 simulated
-  seconds instead (``Clock.ensure_not_before``). The loop does nothing while it sleeps, so this
+  seconds instead (``POST /_emulator/clock/advance``). The loop does nothing while it sleeps, so this
   changes no figure, and 100 instances x ~40 simulated minutes need not take an hour at x100.
   Everything else (the SDK calls themselves) runs in real time at the emulator's time scale.
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
@@ -50,12 +49,12 @@ class SeedScript:
 
     def __init__(self, w: World, dest_region: str) -> None:
         setup = VENDORS["aliyun"]
-        account = w.emu.model.account(setup.account)
+        key_id, secret = w.credentials("aliyun")
         self.world = w
         self.source, self.dest = setup.source, dest_region
         self.clients: dict[str, AcsClient] = {}
         for region in (self.source, self.dest):  # one client per region, as the Aliyun adapter does
-            client = AcsClient(account.access_key_id, account.secret, region, auto_retry=False)
+            client = AcsClient(key_id, secret, region, auto_retry=False)
             client.add_endpoint(region, "Ecs", w.emu.host_port)  # the emulator instead of ecs.aliyuncs.com
             self.clients[region] = client
 
@@ -65,11 +64,10 @@ class SeedScript:
         return json.loads(self.clients[region].do_action_with_exception(request))
 
     def _stamp(self) -> str:
-        return self.world.emu.clock.now().strftime("%Y-%m-%d-%H:%M")  # the seed's name suffix
+        return self.world.emu.now().strftime("%Y-%m-%d-%H:%M")  # the seed's name suffix
 
     def _sleep(self, seconds: float) -> None:
-        clock = self.world.emu.clock
-        clock.ensure_not_before(clock.now() + timedelta(seconds=seconds))
+        self.world.emu.advance_clock(seconds)
 
     def _wait_available(self, region: str, image_id: str) -> None:
         """The seed's ``while flag`` loop: describe, and if not Available sleep 300 s."""
@@ -106,12 +104,12 @@ class SeedScript:
 def run_baseline(w: World, dest_region: str) -> BaselineResult:
     """Back up every Aliyun instance of ``w`` one after the other; simulated time from the emulator's clock."""
     script = SeedScript(w, dest_region)
-    before = w.emu.counters.snapshot().get("aliyun", {})
-    sim_start, real_start = w.emu.clock.now(), time.perf_counter()
+    before = w.emu.counters().calls.get("aliyun", {})
+    sim_start, real_start = w.emu.now(), time.perf_counter()
     for instance_id in w.ids["aliyun"]:
         script.backup(instance_id)
-    simulated = (w.emu.clock.now() - sim_start).total_seconds()
-    after = w.emu.counters.snapshot().get("aliyun", {})
+    simulated = (w.emu.now() - sim_start).total_seconds()
+    after = w.emu.counters().calls.get("aliyun", {})
     by_action = {a: n - before.get(a, 0) for a, n in after.items() if n - before.get(a, 0)}
     return BaselineResult(
         len(w.ids["aliyun"]), simulated, time.perf_counter() - real_start, sum(by_action.values()), by_action

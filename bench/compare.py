@@ -3,8 +3,9 @@
     python bench/compare.py                 # the full figures (~9 minutes on 2 cores)
     python bench/compare.py --sizes 20 50   # a quick look while developing (~4 minutes)
 
-It makes these runs, one after the other, each in a fresh emulated world on 127.0.0.1 (in this
-process; fake credentials from an in-memory fixture), every policy copying to one region:
+It makes these runs, one after the other, each in a fresh emulated world on 127.0.0.1 (the emulator
+in a process of its own, as a cloud's CPU is not its client's; imagebak in this one, instrumented;
+fake credentials from the bench's fixture), every policy copying to one region:
 
 * ``imagebak run --all`` with N = 100 and N = 500 instances, Aliyun alone and mixed (Aliyun +
   Huawei + JD, split evenly), each against the **lower bound** the model allows: the slowest image

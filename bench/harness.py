@@ -1,13 +1,20 @@
 """What the benchmarks share: the synthetic world, the policy file, the instrumented run, the latency model.
 
 ``run_scale.py`` (one big run, many figures) and ``compare.py`` (issue #13's comparison table) both
-build an emulated cloud in memory, write a ``policies.yaml`` for it, run ``imagebak run --all`` in
-this process and read the same counters; they differ only in which runs they make and what they
-print. Keeping these pieces here means both measure the same thing the same way.
+build an emulator fixture, start the emulator on it, write a ``policies.yaml`` for it, run
+``imagebak run --all`` and read the same counters; they differ only in which runs they make and what
+they print. Keeping these pieces here means both measure the same thing the same way.
 
-Importing this module first also puts the checkout it lives in at the front of ``sys.path``: a
-venv's editable install may point at another checkout, and a benchmark must measure the code
-beside it. Everything stays on 127.0.0.1, with the fake credentials of the in-memory fixture.
+The emulator runs in a process of its own (``python -m imagebak emulator serve``, like moto's server
+mode): a real cloud's CPU is not its client's, and an emulator in the bench's process would compete
+with imagebak and the SDKs for one GIL. imagebak runs in the bench's process, instrumented
+(``instrumented``: the journal's bytes, the refs polled); the emulator's calls and CPU seconds are
+read over its admin API (``EmulatorProcess``).
+
+Importing this module first also puts the checkout it lives in at the front of ``sys.path`` (and of
+the emulator's ``PYTHONPATH``): a venv's editable install may point at another checkout, and a
+benchmark must measure the code beside it. Everything stays on 127.0.0.1, with the fake credentials
+of the bench's fixture.
 """
 
 # ruff: noqa: E402  (the imports below must come after the sys.path fix)
@@ -22,11 +29,14 @@ if sys.path[:1] != [str(CHECKOUT)]:
     sys.path.insert(0, str(CHECKOUT))
 
 import contextlib
+import http.client
 import json
 import os
 import platform
 import random
+import re
 import resource
+import select
 import string
 import subprocess
 import threading
@@ -35,6 +45,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -43,10 +54,8 @@ from click.testing import CliRunner
 import imagebak
 from imagebak.actions import wait as wait_step
 from imagebak.cli import cli
-from imagebak.emulator import server as emulator_server
+from imagebak.emulator.fixture import project_id
 from imagebak.emulator.rules import Latency, rules_for
-from imagebak.emulator.server import EmulatorApp
-from imagebak.emulator.wire import FrontEnd, WireRequest, WireResponse
 from imagebak.engine.journal import Journal
 from imagebak.state import StateStore
 from imagebak.state.history import HistoryLog
@@ -221,6 +230,20 @@ def build_fixture(
     return {"seed": seed, "latencies": dict(latencies), "accounts": accounts}, ids
 
 
+def fixture_account(fixture: Mapping[str, Any], vendor: str) -> Mapping[str, Any]:
+    """The bench's ``vendor`` account in a fixture document of ``build_fixture``."""
+    name = VENDORS[vendor].account
+    return next(account for account in fixture["accounts"] if account["name"] == name)
+
+
+def huawei_projects(account: Mapping[str, Any]) -> dict[str, str]:
+    """Region -> project id of a Huawei fixture account, as the emulator reads them (``fixture.load_fixture``):
+    the id the fixture gives, else the one it derives."""
+    regions = account["regions"]
+    given = regions if isinstance(regions, Mapping) else {}
+    return {region: given.get(region) or project_id(account["name"], region) for region in regions}
+
+
 def env_names(vendor: str) -> tuple[str, str]:
     return f"IMAGEBAK_BENCH_{vendor.upper()}_KEY_ID", f"IMAGEBAK_BENCH_{vendor.upper()}_SECRET"
 
@@ -277,16 +300,151 @@ def build_policies(
     }
 
 
+# ------------------------------------------------------------------ the emulator, in a process of its own
+
+START_SECONDS = 60.0  # to read a large fixture and listen
+STOP_SECONDS = 10.0  # from SIGTERM to exit, before SIGKILL
+_LISTENING = re.compile(r"listening on http://(127\.0\.0\.1:\d+)")
+# Started and not yet stopped: the watchdog ends the process with os._exit, which runs no ``finally``.
+_RUNNING: set[subprocess.Popen[str]] = set()
+
+
+@dataclass(frozen=True)
+class EmulatorCounters:
+    """One ``GET /_emulator/counters``: totals since the emulator started, to be subtracted around a run."""
+
+    calls: dict[str, dict[str, int]]  # vendor -> action -> calls
+    cpu_by_action: dict[str, dict[str, float]]  # vendor -> action -> CPU seconds of the request threads
+    process_cpu: float  # CPU seconds of the whole emulator process
+
+
+class EmulatorProcess:
+    """A running ``imagebak emulator serve``: its endpoint, and the admin API calls the benchmarks make."""
+
+    def __init__(self, proc: subprocess.Popen[str], host_port: str) -> None:
+        self.proc = proc
+        self.host_port = host_port
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host_port}"
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        """One call of ``/_emulator/PATH``; raises on an answer other than 200."""
+        host, port = self.host_port.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        try:
+            payload = json.dumps(body).encode("utf-8") if body is not None else None
+            conn.request(method, f"/_emulator/{path}", body=payload, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            answer = json.loads(resp.read() or b"null")
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise RuntimeError(f"emulator admin {method} {path}: {resp.status} {answer}")
+        return answer
+
+    def counters(self) -> EmulatorCounters:
+        body = self.admin("GET", "counters")
+        return EmulatorCounters(body["counters"], body["cpu_seconds"], body["process_cpu_seconds"])
+
+    def now(self) -> datetime:
+        """The emulator's simulated time."""
+        return datetime.fromisoformat(self.admin("GET", "clock")["now"])
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the simulated time ahead (it runs on from there at the time scale): a client skips a sleep."""
+        self.admin("POST", "clock/advance", {"seconds": seconds})
+
+    def dynamic_state(self) -> dict[str, Any]:
+        """The model as a state file holds it (``CloudModel.to_dict``)."""
+        data: dict[str, Any] = self.admin("GET", "dynamic-state")
+        return data
+
+    def load_dynamic_state(self, data: Mapping[str, Any]) -> None:
+        """Replace images, snapshots and tasks with ``data``'s, as loading a state file does."""
+        self.admin("POST", "dynamic-state", data)
+
+    def wait_healthy(self, timeout: float = START_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.admin("GET", "health").get("ok"):
+                    return
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+            time.sleep(0.05)
+
+
+def _listening(proc: subprocess.Popen[str], timeout: float = START_SECONDS) -> str:
+    """The host:port of the emulator's first line ("imagebak emulator listening on http://127.0.0.1:PORT ...")."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        line = proc.stdout.readline()
+        if not line:  # it exited (a bad fixture: its error is on stderr, which is ours)
+            break
+        match = _LISTENING.search(line)
+        if match:
+            return match.group(1)
+        seen.append(line)
+    raise RuntimeError(f"the emulator did not start (its stderr is above); its stdout: {''.join(seen)[-500:]!r}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM (the emulator stops serving and exits), SIGKILL if it has not within ``STOP_SECONDS``.
+
+    ``communicate`` drains its stdout, so that its last line cannot block it on a full pipe.
+    """
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.communicate(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+    _RUNNING.discard(proc)
+
+
+def stop_emulators() -> None:
+    """Stop every emulator still running (the watchdog, before it ends the process)."""
+    for proc in list(_RUNNING):
+        _stop(proc)
+
+
+@contextlib.contextmanager
+def emulator_process(fixture: Path, *, time_scale: float, cwd: Path) -> Iterator[EmulatorProcess]:
+    """``python -m imagebak emulator serve`` on ``fixture`` and a free port, stopped however the block ends.
+
+    It imports the imagebak of this checkout, as the bench does (``PYTHONPATH``); no state file.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "imagebak", "emulator", "serve", "--fixture", str(fixture)]
+    command += ["--time-scale", repr(float(time_scale)), "--port", "0"]
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
+    _RUNNING.add(proc)
+    try:
+        emu = EmulatorProcess(proc, _listening(proc))
+        emu.wait_healthy()
+        yield emu
+    finally:
+        _stop(proc)
+
+
 @dataclass
 class World:
     """A running emulator, its instances and a policy file (in ``folder``) that covers all of them."""
 
-    emu: emulator_server.EmulatorHandle
+    emu: EmulatorProcess
     ids: dict[str, list[str]]
     folder: Path
     config: Path
     time_scale: float
     copy_regions: int
+    fixture: dict[str, Any]  # the document the emulator was started on
 
     @property
     def instances(self) -> int:
@@ -295,6 +453,11 @@ class World:
     @property
     def state_path(self) -> Path:
         return self.folder / "state.json"
+
+    def credentials(self, vendor: str) -> tuple[str, str]:
+        """The fake access key id and secret of the bench's ``vendor`` account."""
+        account = fixture_account(self.fixture, vendor)
+        return account["access_key_id"], account["secret"]
 
 
 @contextlib.contextmanager
@@ -310,28 +473,34 @@ def world(
     existing: int = 0,
     concurrency: int | None = None,
 ) -> Iterator[World]:
-    """Start the emulator (no state file) with a synthetic fixture and write the policy file for it."""
+    """Start the emulator in its own process (no state file) on a synthetic fixture, written to ``folder``,
+    and write the policy file for it."""
     fixture, ids = build_fixture(counts, seed, existing=existing, latencies=latencies)
-    with emulator_server.start_emulator(fixture, time_scale=time_scale) as emu:
-        projects = {v: dict(emu.model.account(VENDORS[v].account).projects) for v in ids if v == "huawei"}
+    fixture_path = folder / "fixture.yaml"
+    fixture_path.write_text(yaml.safe_dump(fixture), encoding="utf-8")
+    with emulator_process(fixture_path, time_scale=time_scale, cwd=folder) as emu:
+        projects = {v: huawei_projects(fixture_account(fixture, v)) for v in ids if v == "huawei"}
         document = build_policies(
             emu.endpoint, ids, policies_per_vendor, projects, copy_regions=copy_regions, concurrency=concurrency
         )
         config = folder / "policies.yaml"
         config.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+        w = World(emu, ids, folder, config, time_scale, copy_regions, fixture)
         for vendor in ids:
-            acc = emu.model.account(VENDORS[vendor].account)
             id_env, secret_env = env_names(vendor)
-            os.environ[id_env], os.environ[secret_env] = acc.access_key_id, acc.secret
-        yield World(emu, ids, folder, config, time_scale, copy_regions)
+            os.environ[id_env], os.environ[secret_env] = w.credentials(vendor)
+        yield w
 
 
-# ------------------------------------------------------------------ instrumentation (this process only)
+# ------------------------------------------------------------------ instrumentation (imagebak, in this process)
 
 
 @dataclass
 class Probe:
-    """What the wrapped product functions saw during one run. Nothing in ``imagebak/`` is changed."""
+    """What the wrapped product functions saw during one run, and the emulator's CPU during it.
+
+    Nothing in ``imagebak/`` is changed.
+    """
 
     writes: int = 0  # state file rewrites (compactions, selection)
     write_seconds: float = 0.0
@@ -348,8 +517,9 @@ class Probe:
     poll_passes: int = 0
     refs_polled: Counter[str] = field(default_factory=Counter)  # vendor -> refs asked for
     poll_seconds: float = 0.0
-    emulator_cpu: float = 0.0  # CPU seconds the emulator's request threads spent (HTTP + model)
-    emulator_cpu_by_action: Counter[tuple[str, str]] = field(default_factory=Counter)  # front-end handling only
+    emulator_cpu: float = 0.0  # CPU seconds of the emulator's process during the run (read after it)
+    # (vendor, action) -> CPU seconds of the emulator's request threads serving those calls (HTTP + model)
+    emulator_cpu_by_action: dict[tuple[str, str], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -358,31 +528,28 @@ class Probe:
         return self.wal_bytes + self.bytes_written + self.history_bytes
 
     def add(self, **amounts: float) -> None:
-        """Add to counters from any thread (lanes, the emulator's request threads)."""
+        """Add to counters from any thread (imagebak's lanes)."""
         with self.lock:
             for name, amount in amounts.items():
                 setattr(self, name, getattr(self, name) + amount)
 
 
 @contextlib.contextmanager
-def _clocked(add: Callable[[float], None], clock: Callable[[], float] = time.perf_counter) -> Iterator[None]:
-    """Hand the seconds the block took (by ``clock``: wall, or a thread's CPU) to ``add``, even if it raises."""
-    start = clock()
+def _clocked(add: Callable[[float], None]) -> Iterator[None]:
+    """Hand the wall seconds the block took to ``add``, even if it raises."""
+    start = time.perf_counter()
     try:
         yield
     finally:
-        add(clock() - start)
+        add(time.perf_counter() - start)
 
 
 @contextlib.contextmanager
-def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -> Iterator[None]:
-    """Wrap the state store (and its history log), the journal, the batched poll and the emulator's request handling;
-    restore after.
+def instrumented(probe: Probe, vendor_of: Mapping[str, str]) -> Iterator[None]:
+    """Wrap the state store (and its history log), the journal and the batched poll; restore after.
 
     Status calls are counted afterwards by action (``VendorSetup.status_actions``); the poll wrapper
-    counts the refs asked for. ``vendor_of`` maps account names to vendors. The emulator runs in this
-    process and shares its CPUs: its threads' CPU time is counted so that the cloud's cost can be told
-    from imagebak's.
+    counts the refs asked for. ``vendor_of`` maps account names to vendors.
     """
     originals: list[tuple[Any, str, Any]] = []
 
@@ -393,7 +560,6 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
     original_write, original_read, original_locked = StateStore._write, StateStore.read, StateStore._locked
     original_append, original_put = Journal._append, HistoryLog._put
     original_poll = wait_step.poll
-    original_handle = emulator_server._Handler.handle_one_request
 
     def write(self: StateStore, data: dict[str, Any]) -> None:
         with _clocked(lambda s: probe.add(writes=1, write_seconds=s)):
@@ -439,34 +605,12 @@ def instrumented(probe: Probe, app: EmulatorApp, vendor_of: Mapping[str, str]) -
             with probe.lock:
                 probe.refs_polled.update(refs)
 
-    def handle_one_request(self: Any) -> None:
-        with _clocked(lambda s: probe.add(emulator_cpu=s), time.thread_time):
-            original_handle(self)
-
-    def handled(frontend: FrontEnd) -> Callable[[WireRequest], WireResponse]:
-        original = frontend.handle
-
-        def handle(request: WireRequest) -> WireResponse:
-            key = (frontend.vendor, frontend.action(request) or "unknown")
-
-            def add(seconds: float) -> None:
-                with probe.lock:
-                    probe.emulator_cpu_by_action[key] += seconds
-
-            with _clocked(add, time.thread_time):
-                return original(request)
-
-        return handle
-
-    for frontend in app.frontends:
-        patch(frontend, "handle", handled(frontend))
     patch(StateStore, "_write", write)
     patch(StateStore, "read", read)
     patch(StateStore, "_locked", locked)
     patch(Journal, "_append", append)
     patch(HistoryLog, "_put", put)
     patch(wait_step, "poll", poll)
-    patch(emulator_server._Handler, "handle_one_request", handle_one_request)
     try:
         yield
     finally:
@@ -483,7 +627,7 @@ class RunResult:
     error: str | None  # an exception or missing report, in one line
     started_at: float  # time.time() when the run began (the execution log's clock)
     wall: float  # seconds of the run call itself
-    cpu: float  # CPU seconds of this whole process: imagebak, the SDKs and the in-process emulator
+    cpu: float  # CPU seconds of the run: this process's (imagebak, the SDKs) plus the emulator process's
     calls: dict[str, dict[str, int]]  # vendor -> action -> calls made during this run
     probe: Probe
 
@@ -496,7 +640,7 @@ class RunResult:
 
 
 def diff_counts(after: Mapping[str, Mapping[str, int]], before: Mapping[str, Mapping[str, int]]) -> dict:
-    """Per vendor and action, calls made between two ``Counters.snapshot()``s."""
+    """Per vendor and action, calls made between two ``EmulatorCounters.calls``."""
     out: dict[str, dict[str, int]] = {}
     for vendor, actions in after.items():
         delta = {a: n - before.get(vendor, {}).get(a, 0) for a, n in actions.items()}
@@ -513,14 +657,22 @@ def run_imagebak(
     """
     probe = probe or Probe()
     vendor_of = {VENDORS[v].account: v for v in w.ids}
-    before = w.emu.counters.snapshot()
+    before = w.emu.counters()
     args = ["-c", str(w.config), "run", "--all", "--poll-interval", f"{poll_interval:g}"]
     args += ["--deadline", f"{deadline:g}", "--format", "json", *extra]
     cpu_start, start, started_at = time.process_time(), time.perf_counter(), time.time()
-    with instrumented(probe, w.emu.app, vendor_of):
+    with instrumented(probe, vendor_of):
         result = CliRunner().invoke(cli, args)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    calls = diff_counts(w.emu.counters.snapshot(), before)
+    after = w.emu.counters()
+    calls = diff_counts(after.calls, before.calls)
+    probe.emulator_cpu = after.process_cpu - before.process_cpu
+    for vendor, actions in after.cpu_by_action.items():
+        for action, seconds in actions.items():
+            spent = seconds - before.cpu_by_action.get(vendor, {}).get(action, 0.0)
+            if spent > 0:
+                probe.emulator_cpu_by_action[(vendor, action)] = spent
+    cpu += probe.emulator_cpu
     report: dict[str, Any] | None = None
     error: str | None = None
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -565,7 +717,8 @@ class Watchdog:
     """Ends the process if a benchmark overruns its own bound, after printing what ``report`` returns.
 
     A benchmark must stop by itself even when the product hangs; ``report`` runs on the timer
-    thread and writes to the real stdout (CliRunner may have replaced ``sys.stdout``).
+    thread and writes to the real stdout (CliRunner may have replaced ``sys.stdout``). The emulators
+    still running are stopped before the process ends (``os._exit`` runs no ``finally``).
     """
 
     def __init__(self, seconds: float, report: Callable[[float], str], cleanup: Callable[[], None] | None = None):
@@ -590,6 +743,7 @@ class Watchdog:
     def _fire(self) -> None:
         self.fired.set()
         os.write(1, (self.report(time.perf_counter() - self.started) + "\n").encode())
+        stop_emulators()
         if self.cleanup is not None:
             self.cleanup()
         os._exit(3)

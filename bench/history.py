@@ -9,11 +9,12 @@ retention, so imagebak deletes none), and the state holds what imagebak keeps af
 ``HISTORY_LENGTH`` summaries and every run's recovery points per policy.
 
 Cloning a real run, instead of writing records by hand, keeps the records exactly as the product
-makes them; the emulator's own persistence format (``CloudModel.to_dict`` / ``load_dynamic_state``)
-and the product do the writing: each cloned run is recorded as the journal records a finished
-execution (``journal.apply`` of its finish line, in a ``StateStore.update``), oldest first, so the
-state file and its history log (appends, and the compactions they call for) are what ``runs``
-runs would have left.
+makes them; the emulator's own persistence format (``CloudModel.to_dict`` / ``load_dynamic_state``,
+read and replaced over its admin API, ``/_emulator/dynamic-state``: the emulator runs in a process
+of its own) and the product do the writing: each cloned run is recorded as the journal records a
+finished execution (``journal.apply`` of its finish line, in a ``StateStore.update``), oldest
+first, so the state file and its history log (appends, and the compactions they call for) are what
+``runs`` runs would have left.
 """
 
 from __future__ import annotations
@@ -83,8 +84,7 @@ class _Aging:
 
 def add_history(w: World, runs: int, seed: int = 1) -> HistoryInfo:
     """Turn the single run in ``w`` (cloud and state) into ``runs`` runs, the earlier ones cloned."""
-    model = w.emu.model
-    data = model.to_dict()
+    data = w.emu.dynamic_state()
     provider = {acc["name"]: acc["provider"] for acc in data["accounts"]}
     rng = random.Random(seed)
     taken = {i["image_id"] for i in data["images"]} | {s["snapshot_id"] for s in data["snapshots"]}
@@ -105,7 +105,7 @@ def add_history(w: World, runs: int, seed: int = 1) -> HistoryInfo:
         agings[days] = aging = _Aging(days, ids)
         images += [aging.record(copy.deepcopy(i)) for i in data["images"]]
         snapshots += [aging.record(copy.deepcopy(s)) for s in data["snapshots"]]
-    model.load_dynamic_state({**data, "images": images, "snapshots": snapshots})
+    w.emu.load_dynamic_state({**data, "images": images, "snapshots": snapshots})
 
     store = StateStore(w.state_path)
     finished = {}  # policy key -> the finish line of its one real run

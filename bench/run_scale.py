@@ -1,9 +1,10 @@
 """Scale benchmark of ``imagebak run``: N instances per vendor, create -> wait -> copy to two regions.
 
-Builds a synthetic emulator fixture in memory (every instance has a cloud vda + vdb, quotas raised so
-nothing is quota-limited), starts the emulator on 127.0.0.1 with a large time scale and no state file,
-writes a temporary policies.yaml (policies spread so that each account+region stays within the
-20-policy quota, every instance in exactly one policy, copy_to two regions) and runs
+Builds a synthetic emulator fixture (every instance has a cloud vda + vdb, quotas raised so nothing
+is quota-limited), starts the emulator on it in a process of its own on 127.0.0.1 with a large time
+scale and no state file, writes a temporary policies.yaml (policies spread so that each
+account+region stays within the 20-policy quota, every instance in exactly one policy, copy_to two
+regions) and runs
 
     imagebak run --all --poll-interval 0.05 --format json
 
@@ -45,7 +46,6 @@ from harness import (
     world,
 )
 
-from imagebak.emulator import server as emulator_server
 from imagebak.errors import StateError
 from imagebak.state import StateStore
 
@@ -79,7 +79,7 @@ def _partial(folder: Path, instances: int, deadline: float, probe: Probe, w: lis
             f"  instance statuses in the state file: {dict(statuses)} of {instances}",
         ]
         if w:
-            for vendor, actions in w[0].emu.counters.snapshot().items():
+            for vendor, actions in w[0].emu.counters().calls.items():
                 lines.append(f"  {vendor:<8} {sum(actions.values()):>6} API calls: {actions}")
         lines.append(
             f"  state writes {probe.writes} ({probe.bytes_written / 2**20:.1f} MiB, largest file "
@@ -132,12 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         help="imagebak run --deadline, in seconds; a watchdog exits 30 s later with partial figures (default: 45)",
     )
     parser.add_argument(
-        "--tcp-nodelay",
-        action="store_true",
-        help="set TCP_NODELAY on the emulator's connections in this process (an emulator without it costs "
-        "~40 ms per Aliyun/Huawei call: Nagle + delayed ACK); isolates imagebak's own overhead from that artifact",
-    )
-    parser.add_argument(
         "--existing-images",
         type=int,
         default=0,
@@ -160,8 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     cleanup = None if args.keep else (lambda: shutil.rmtree(folder, ignore_errors=True))
     try:
         with Watchdog(args.deadline + GRACE_SECONDS, report, cleanup) as dog:
-            if args.tcp_nodelay:  # bench-process only: the emulator's handler class, not the product's code
-                emulator_server._Handler.disable_nagle_algorithm = True
             counts = dict.fromkeys(args.vendors, args.instances_per_vendor)
             with world(
                 counts,
@@ -209,7 +201,6 @@ def _figures(args: argparse.Namespace, w: World, run: RunResult) -> dict[str, An
         "time_scale": args.time_scale,
         "poll_interval": args.poll_interval,
         "deadline": args.deadline,
-        "tcp_nodelay": args.tcp_nodelay,
         "existing_images": args.existing_images,
         "exit_code": run.exit_code,
         "result": run.report.get("result"),
@@ -287,14 +278,13 @@ def _print(f: dict[str, Any]) -> None:
         f"imagebak run --all: {n} instances ({', '.join(f'{v} {k}' for v, k in f['per_vendor'].items())}), "
         f"{f['policies']} policies, copy_to {f['copy_regions']} region(s), time scale x{f['time_scale']:g}, "
         f"poll every {f['poll_interval']:g} s, deadline {f['deadline']:g} s"
-        + (", emulator TCP_NODELAY" if f["tcp_nodelay"] else "")
         + (f", {f['existing_images']} older images per region" if f["existing_images"] else "")
     )
     print(f"  result              {f['result']} (exit {f['exit_code']}), deadline hit: {f['deadline_hit']}")
     print(f"  instances           {f['statuses']}; copies {f['copies']}")
     print(
-        f"  wall                {wall:.2f} s   (CPU {f['cpu_seconds']:.2f} s: imagebak + emulator, one process; "
-        f"of which emulator request threads {f['emulator_cpu_seconds']:.2f} s)"
+        f"  wall                {wall:.2f} s   (CPU {f['cpu_seconds']:.2f} s: imagebak in this process + the "
+        f"emulator's process, of which the emulator {f['emulator_cpu_seconds']:.2f} s)"
     )
     print(f"  throughput          {f['instances_done_per_second']:.2f} instances done/s")
     print(
@@ -335,7 +325,7 @@ def _print(f: dict[str, Any]) -> None:
     )
     print(f"  state lock held     {st['locked_seconds']:.2f} s = {100 * st['locked_share_of_wall']:.0f}% of wall")
     print(f"  execution log       {f['log_bytes']:,} bytes")
-    print(f"peak RSS              {f['peak_rss_mib']:.0f} MiB (imagebak + emulator + SDKs, one process)")
+    print(f"peak RSS              {f['peak_rss_mib']:.0f} MiB (imagebak + SDKs: this process, not the emulator's)")
     targets = _targets(f)
     print()
     print("targets (bench/README.md says why)")

@@ -200,15 +200,21 @@ class FaultInjector:
 
 
 class Counters:
-    """Calls per (vendor, action); benchmarks count API calls with these."""
+    """Calls and CPU seconds per (vendor, action); benchmarks count API calls and the cloud's cost with these."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str]] = Counter()
+        self._cpu: dict[tuple[str, str], float] = {}
 
     def increment(self, vendor: str, action: str) -> None:
         with self._lock:
             self._counts[(vendor, action)] += 1
+
+    def add_cpu(self, vendor: str, action: str, seconds: float) -> None:
+        """CPU seconds a request thread spent serving one call, its HTTP parsing and writing included."""
+        with self._lock:
+            self._cpu[(vendor, action)] = self._cpu.get((vendor, action), 0.0) + seconds
 
     def get(self, vendor: str, action: str | None = None) -> int:
         """Calls of one action, or of every action of the vendor when action is None."""
@@ -222,9 +228,17 @@ class Counters:
                 out.setdefault(vendor, {})[action] = n
         return out
 
+    def cpu_snapshot(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        with self._lock:
+            for (vendor, action), seconds in sorted(self._cpu.items()):
+                out.setdefault(vendor, {})[action] = seconds
+        return out
+
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._cpu.clear()
 
 
 @dataclass

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -108,6 +109,7 @@ class EmulatorApp:
             vendor, action = fe.vendor, self._action(fe, req)
             self.counters.increment(vendor, action)
             resp = self._serve(fe, action, req)
+        resp.counted_as = (vendor, action)
         elapsed_ms = (time.monotonic() - started) * 1000
         log_args = (vendor, action, req.method, req.path, resp.status, req.request_id, elapsed_ms, resp.reason)
         self.request_log.record(*log_args)
@@ -201,6 +203,8 @@ class EmulatorApp:
             ("POST", "instance-state"): self._instance_state,
             ("POST", "quirks"): self._set_quirks,
             ("GET", "state"): self._state,
+            ("GET", "dynamic-state"): self._dynamic_state,
+            ("POST", "dynamic-state"): self._load_dynamic_state,
         }
 
     def _health(self, _: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +214,14 @@ class EmulatorApp:
         return {"ok": True, "vendors": [fe.vendor for fe in self.frontends], "in_flight": in_flight}
 
     def _counters(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {"counters": self.counters.snapshot(), "faults_injected": self.faults.injected()}
+        """Calls, and the CPU the emulator spent: per call served, and the whole process's (threads, GC, accepts),
+        so that a benchmark running its client in another process can tell the cloud's cost from the client's."""
+        return {
+            "counters": self.counters.snapshot(),
+            "faults_injected": self.faults.injected(),
+            "cpu_seconds": self.counters.cpu_snapshot(),
+            "process_cpu_seconds": time.process_time(),
+        }
 
     def _reset_counters(self, _: dict[str, Any]) -> dict[str, Any]:
         self.counters.reset()
@@ -243,13 +254,16 @@ class EmulatorApp:
         return info
 
     def _advance_clock(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A ManualClock moves by ``seconds``; a SystemClock jumps that far ahead and runs on at its time scale
+        (a client that would sleep, e.g. a benchmark's sequential script, skips its sleep instead)."""
         clock = self.model.clock
-        if not isinstance(clock, ManualClock):
-            raise AdminError(409, "the clock can only be advanced when the emulator runs on a ManualClock")
         seconds = body.get("seconds")
-        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-            raise AdminError(400, "'seconds' must be a number")
-        clock.advance(float(seconds))
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+            raise AdminError(400, "'seconds' must be a number >= 0")
+        if isinstance(clock, ManualClock):
+            clock.advance(float(seconds))
+        else:
+            clock.ensure_not_before(clock.now() + timedelta(seconds=seconds))
         return self._clock_info()
 
     def _fail_next_creations(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -291,6 +305,15 @@ class EmulatorApp:
     def _state(self, _: dict[str, Any]) -> dict[str, Any]:
         return self.model.summary()
 
+    def _dynamic_state(self, _: dict[str, Any]) -> dict[str, Any]:
+        """The model as a state file holds it: what a client in another process reads to rewrite the cloud's past."""
+        return self.model.to_dict()
+
+    def _load_dynamic_state(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace what happened (images, snapshots, tasks, ...) as loading a state file does; the world stays."""
+        self.model.load_dynamic_state(body)
+        return {"images": len(body.get("images", [])), "snapshots": len(body.get("snapshots", []))}
+
 
 def _str(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
@@ -313,6 +336,20 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out separately: without this, ~40 ms per call
     server: _Server
+    _counted_as: tuple[str, str] | None = None  # of the request being handled, when it is a cloud call
+
+    def handle_one_request(self) -> None:
+        """Serve one request and charge the CPU its thread spent (parsing, the call, the answer) to its action.
+
+        Two clock reads per request; waiting for the next request on a kept-alive connection costs no CPU.
+        """
+        self._counted_as = None
+        started = time.thread_time()
+        try:
+            super().handle_one_request()
+        finally:
+            if self._counted_as is not None:
+                self.server.app.counters.add_cpu(*self._counted_as, time.thread_time() - started)
 
     def _serve(self) -> None:
         split = urlsplit(self.path)
@@ -327,6 +364,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         resp = self.server.app.dispatch(req)
+        self._counted_as = resp.counted_as
         if resp.drop:  # the call was processed; the client never hears so
             self.close_connection = True
             return

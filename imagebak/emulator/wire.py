@@ -72,6 +72,9 @@ class WireResponse:
     # Why the request was refused, for the request log only (never sent): set on every error answer.
     reason: str | None = None
     drop: bool = False  # processed, but the connection closes without this answer (a lost reply)
+    # Set by the server, never sent: the (vendor, action) a cloud request was counted under, so that
+    # the CPU its request thread spent is charged there too; None for an admin request.
+    counted_as: tuple[str, str] | None = None
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> WireResponse:

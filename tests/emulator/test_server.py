@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,10 @@ class DummyFrontEnd:
             return WireResponse.json(200, {"status": img.status, "progress": img.progress})
         if action == "boom":
             raise RuntimeError("internal detail that must not leak")
+        if action == "burn":  # CPU the server must charge to this action
+            until = time.thread_time() + 0.05
+            while time.thread_time() < until:
+                pass
         return WireResponse.json(200, {"ok": True, "request_id": request.request_id})
 
     def error_response(self, request: WireRequest, error: CloudError) -> WireResponse:
@@ -231,6 +236,27 @@ def test_admin_counters_requests_and_reset(dummy: EmulatorHandle) -> None:
     assert call(dummy, "GET", "/_emulator/counters")[1]["counters"] == {}
 
 
+def test_counters_charge_each_cloud_request_its_cpu(dummy: EmulatorHandle) -> None:
+    """The CPU a request thread spends is charged to the call's action, not wall time; admin calls are not charged."""
+    dummy.faults.set({"vendor": "dummy", "action": "ping", "delay_seconds": 0.3})
+    first = call(dummy, "GET", "/_emulator/counters")[1]
+    assert first["cpu_seconds"] == {} and first["process_cpu_seconds"] > 0
+    call(dummy, "GET", "/dummy/burn")
+    started = time.perf_counter()
+    call(dummy, "GET", "/dummy/ping")  # waits 0.3 s, spending next to no CPU
+    assert time.perf_counter() - started >= 0.3
+    call(dummy, "GET", "/nowhere")
+    body = call(dummy, "GET", "/_emulator/counters")[1]
+    cpu = body["cpu_seconds"]
+    assert set(cpu) == {"dummy", "unrouted"} and set(cpu["dummy"]) == {"burn", "ping"}
+    assert 0.05 <= cpu["dummy"]["burn"] < 1.0
+    assert 0 < cpu["dummy"]["ping"] < 0.1 and cpu["unrouted"]["Unroutable"] > 0
+    # In-process here, so the process's CPU includes this test's; it grew by at least what the calls cost.
+    assert body["process_cpu_seconds"] - first["process_cpu_seconds"] >= cpu["dummy"]["burn"]
+    call(dummy, "POST", "/_emulator/counters/reset", {})
+    assert call(dummy, "GET", "/_emulator/counters")[1]["cpu_seconds"] == {}
+
+
 def test_health_counts_the_cloud_requests_being_served(dummy: EmulatorHandle) -> None:
     """A slowed call whose client is gone is still served: the reliability campaign waits for in_flight 0."""
     dummy.faults.set({"vendor": "dummy", "slow_rate": 1.0, "slow_seconds": 1.0})
@@ -300,11 +326,32 @@ def test_admin_errors(dummy: EmulatorHandle) -> None:
     )
 
 
-def test_clock_advance_needs_manual_clock(emulator_factory: Callable[..., EmulatorHandle]) -> None:
+def test_clock_advance_moves_a_scaled_system_clock_ahead(emulator_factory: Callable[..., EmulatorHandle]) -> None:
+    """A client that would sleep skips ahead instead (the benchmarks' sequential script); the clock runs on."""
     handle = emulator_factory(frontends=[DummyFrontEnd], time_scale=600)
-    status, body = call(handle, "POST", "/_emulator/clock/advance", {"seconds": 1})
-    assert status == 409 and "ManualClock" in body["error"]
-    assert call(handle, "GET", "/_emulator/clock")[1]["time_scale"] == 600
+    before = handle.clock.now()
+    status, body = call(handle, "POST", "/_emulator/clock/advance", {"seconds": 86400})
+    assert status == 200 and body["manual"] is False and body["time_scale"] == 600
+    ahead = datetime.fromisoformat(body["now"]) - before
+    assert timedelta(days=1) <= ahead < timedelta(days=1, minutes=10)
+    assert handle.clock.now() > datetime.fromisoformat(body["now"])
+    assert call(handle, "POST", "/_emulator/clock/advance", {"seconds": -1})[0] == 400
+
+
+def test_dynamic_state_is_read_and_replaced_over_http(dummy: EmulatorHandle) -> None:
+    """What a state file holds, read and rewritten by a client in another process (bench/history.py)."""
+    kept = call(dummy, "POST", "/dummy/create", {"name": "kept"})[1]["image_id"]
+    dropped = call(dummy, "POST", "/dummy/create", {"name": "dropped"})[1]["image_id"]
+    status, data = call(dummy, "GET", "/_emulator/dynamic-state")
+    assert status == 200 and {kept, dropped} <= {i["image_id"] for i in data["images"]}
+    data["images"] = [i for i in data["images"] if i["image_id"] != dropped]
+    status, body = call(dummy, "POST", "/_emulator/dynamic-state", data)
+    assert status == 200 and body["images"] == len(data["images"])
+    assert call(dummy, "GET", f"/dummy/image?id={dropped}")[0] == 404
+    assert call(dummy, "GET", f"/dummy/image?id={kept}")[0] == 200
+    status, body = call(dummy, "POST", "/_emulator/dynamic-state", {"version": 99})
+    assert status == 400 and "unsupported state version" in body["error"]
+    assert call(dummy, "GET", f"/dummy/image?id={kept}")[0] == 200  # a refused state changes nothing
 
 
 # ---- persistence --------------------------------------------------------------------------
