@@ -10,7 +10,10 @@ few status calls instead of one per interval. Without an estimate, the group is 
 The expected end comes from the shortest time the same step took for the same account in this run
 (submission to seen available; each one seen at its expected end makes the next estimate closer),
 or else from the progress the cloud reports, extrapolated linearly from 10 % on (from the top of the
-reported whole percent, so that it errs early).
+reported whole percent, as of when it was reported, so that it errs early), or else from the
+shortest duration another artifact's progress implies for the same step and account: a vendor whose
+listing carries no progress (Huawei) reports one job's progress now and then, and the whole group
+has an estimate from it.
 
 Once an artifact has an expected end, a poll asks for it only when it can have ended
 (``worth_asking``), or when it was not asked for a tenth of its expected duration (at least
@@ -45,6 +48,8 @@ class PollSchedule:
         self._next: dict[Group, float] = {}  # monotonic time of each group's next poll
         self._took: dict[tuple[str, str], float] = {}  # (step, account) -> shortest seconds to available
         self._asked: dict[str, float] = {}  # artifact key -> when (epoch) a status call last asked for it
+        self._reported: dict[str, tuple[int, float]] = {}  # artifact key -> its progress, and when first reported
+        self._implied: dict[tuple[str, str], float] = {}  # (step, account) -> shortest duration a progress implies
 
     def due(self, step: str, groups: Mapping[Group, Sequence[WorkItem]], now: float, wall: float) -> list[Group]:
         """The step's groups to poll now. A group seen for the first time is polled once its oldest
@@ -71,7 +76,7 @@ class PollSchedule:
 
     def _can_have_changed(self, step: str, account: str, artifact: Artifact, wall: float) -> bool:
         """Expected to have ended by now, or not asked for long (a failure, or an estimate gone stale)."""
-        end = self._expected_end(step, account, artifact, wall)
+        end = self._expected_end(step, account, artifact)
         submitted = _epoch(artifact.submitted_at)
         if end is None or end <= wall or submitted is None:  # without a submission time there is no end
             return True
@@ -87,10 +92,13 @@ class PollSchedule:
                 took = finished - submitted
                 self._took[(step, account)] = min(took, self._took.get((step, account), took))
         pending = [item.artifact for item in items if item.artifact.state is ArtifactState.PENDING]
+        for artifact in pending:
+            self._learn_progress(step, account, artifact, wall)
         for item in items:
             if item.artifact.state is not ArtifactState.PENDING:
                 self._asked.pop(item.artifact.key, None)
-        ends = [self._expected_end(step, account, artifact, wall) for artifact in pending]
+                self._reported.pop(item.artifact.key, None)
+        ends = [self._expected_end(step, account, artifact) for artifact in pending]
         if not pending or any(end is None for end in ends):
             self._next[group] = now + self.interval
             return
@@ -100,22 +108,37 @@ class PollSchedule:
         wait = soonest - wall if soonest > wall else wall - soonest
         self._next[group] = now + min(max(wait, self.interval * MIN_FRACTION), self.interval * MAX_INTERVALS)
 
+    def _learn_progress(self, step: str, account: str, artifact: Artifact, wall: float) -> None:
+        """Remember a newly reported progress with the time it was asked for (a later call that reports no
+        progress must not make it look more recent), and the duration it implies for the group."""
+        progress, submitted = artifact.progress, _epoch(artifact.submitted_at)
+        if progress is None or not MIN_PROGRESS <= progress < 100 or submitted is None:
+            return
+        if self._reported.get(artifact.key, (None, 0.0))[0] == progress:
+            return
+        seen = self._asked.get(artifact.key, wall)
+        self._reported[artifact.key] = (progress, seen)
+        # Clouds report whole percents, rounded down: 10 % may be 10.9 %. Extrapolating from the next
+        # percent makes the estimate early rather than late (a late one is a late poll).
+        duration = (seen - submitted) * 100 / (progress + 1)
+        self._implied[(step, account)] = min(duration, self._implied.get((step, account), duration))
+
     def wait(self, now: float) -> float:
         """Seconds until the next poll of any pending group (at most one interval)."""
         soonest = min(self._next.values(), default=now + self.interval)
         wait = min(self.interval, soonest - now)
         return wait if wait > SLACK else 0.0
 
-    def _expected_end(self, step: str, account: str, artifact: Artifact, wall: float) -> float | None:
+    def _expected_end(self, step: str, account: str, artifact: Artifact) -> float | None:
         submitted = _epoch(artifact.submitted_at)
         if submitted is None:
             return None
         took = self._took.get((step, account))
         if took is not None:
             return submitted + took
-        if artifact.progress is not None and MIN_PROGRESS <= artifact.progress < 100:
-            # Clouds report whole percents, rounded down: 10 % may be 10.9 %. Extrapolating from the next
-            # percent makes the estimate early rather than late (a late one is a late poll).
-            seen = self._asked.get(artifact.key, wall)  # when that progress was reported
-            return submitted + (seen - submitted) * 100 / (artifact.progress + 1)
-        return None
+        reported = self._reported.get(artifact.key)
+        if reported is not None and reported[0] == artifact.progress:
+            progress, seen = reported
+            return submitted + (seen - submitted) * 100 / (progress + 1)
+        implied = self._implied.get((step, account))
+        return None if implied is None else submitted + implied

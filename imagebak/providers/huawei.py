@@ -12,7 +12,8 @@ the *source* region, so the ref says where to ask — or a plain image id when a
 submission was adopted instead of re-submitted. The images of the jobs a run submitted are followed
 in one ListImages of the region: each wears its submission's key (a create's images as a tag, a
 copy in its description), so a job is asked (ShowJobProgress; ShowJob is deprecated, IMS API
-reference ims_03_0905_1) only for a failure's reason, or when the listing does not show its images.
+reference ims_03_0905_1) only for a failure's reason, when the listing does not show its images, or
+for its progress, which a listing lacks: the oldest job in the making, each time it is twice as old.
 
 IMS rules honoured here (docs/emulator-huawei.md, "Conformance"): a whole-machine image from an
 ECS needs a CBR vault (an account on CSBS needs none; refused for want of one, the same disks become
@@ -27,6 +28,7 @@ import copy
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypeVar
@@ -255,6 +257,9 @@ class HuaweiProvider(Provider):
         # The jobs this process submitted: their images are known in a listing by the key, so the job
         # itself need not be asked.
         self._submitted: dict[str, _Submitted] = {}
+        # (region, copies?) -> the age of the job last asked for its progress: see ``_sample_progress``
+        self._sampled_at_age: dict[tuple[str, bool], float] = {}
+        self.clock: Callable[[], float] = time.monotonic  # the ages of jobs (a test moves it)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -335,7 +340,8 @@ class HuaweiProvider(Provider):
             self.submissions.uncertain(key, error)
             raise
         self.submissions.record(ref)
-        self._submitted[ref] = _Submitted(key, action == "CreateWholeImage", data_images)
+        copy = action == "CopyImageCrossRegion"
+        self._submitted[ref] = _Submitted(key, action == "CreateWholeImage", data_images, copy, self.clock())
         return ref
 
     # -- instances and quota --------------------------------------------------------------------
@@ -490,7 +496,8 @@ class HuaweiProvider(Provider):
         """What one ListImages of the region (``created_at`` from the earliest submission on) shows: an
         image being made, or one made by a job this process submitted (known by its key, with the data
         images wearing the same key). The job, or for a plain id ListImages with that ``id``, is asked
-        only for the rest: a failure's reason, or a job whose image the listing does not show (yet)."""
+        only for the rest: a failure's reason, or a job whose image the listing does not show (yet);
+        and one job now and then for its progress (``_sample_progress``)."""
         since = submitted_at or {}
         listed = self._listed_since(region, [r for r in refs if r in since], since)
         statuses = {}
@@ -504,7 +511,35 @@ class HuaweiProvider(Provider):
             elif status is None:
                 status = self._plain_status(region, ref, since=since.get(ref))
             statuses[ref] = status
+        self._sample_progress(region, statuses)
         return statuses
+
+    def _sample_progress(self, region: str, statuses: dict[str, ImageStatus]) -> None:
+        """A listing carries no progress; without one the engine has no expected end and polls every
+        interval. So the oldest job of those the listing shows in the making is asked for its progress,
+        each time it is twice as old as the one asked last (creates and copies apart): a few ShowJobProgress
+        per region, and the engine extrapolates one job's progress to the others of its step."""
+        making = [
+            (self._submitted[ref], ref)
+            for ref, status in statuses.items()
+            if ref in self._submitted and status.state is ImageState.PENDING and status.progress is None
+        ]
+        for copies in (False, True):
+            jobs = [(job, ref) for job, ref in making if job.copy is copies]
+            if not jobs:
+                continue
+            submitted, oldest = min(jobs, key=lambda pair: pair[0].at)
+            age = self.clock() - submitted.at
+            if age < 2 * self._sampled_at_age.get((region, copies), 0.0):
+                continue
+            self._sampled_at_age[(region, copies)] = age
+            try:
+                status = self._job_status(oldest, region, None)
+            except ProviderError as error:  # a sample only: the listing's word stands
+                log.debug("%s %s: no progress of %s: %s", VENDOR, region, oldest, error.describe())
+                continue
+            if status.state is ImageState.PENDING:  # done or failed: the next listing says so
+                statuses[oldest] = status
 
     def _listed_since(self, region: str, refs: Sequence[str], since: Mapping[str, datetime]) -> dict[str, Any]:
         """Private images created since the earliest of these submissions (less a margin for clock skew)."""
@@ -683,6 +718,8 @@ class _Submitted(NamedTuple):
     key: str  # the idempotency key its images carry
     whole: bool  # a whole image (its size is every disk's)
     data_images: int  # data images beside the system image, each wearing the key
+    copy: bool  # a cross-region copy (its image is listed in the destination region)
+    at: float  # when it was submitted (``HuaweiProvider.clock``)
 
 
 def _carries_key(image: Any, key: str) -> bool:

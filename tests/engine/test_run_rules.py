@@ -242,6 +242,7 @@ def test_huawei_polls_images_in_the_making_with_one_listing_per_region(world_for
     code, _ = world.run_json("--policy", "nightly", "--poll-interval", "0.05")  # some 20 passes
     assert code == 0
     jobs, listings = world.calls("ShowJobProgress"), world.calls("ListImages")
-    # the jobs are never asked: the listing shows their images by the key each one wears
-    assert jobs == 0, jobs
+    # the listing shows the jobs' images by the key each one wears; a job is asked for its progress only
+    # as a sample, each time the oldest is twice as old: a few in all, not one per job
+    assert jobs <= 6, jobs
     assert jobs + listings <= 4 * len(instances), (jobs, listings)

@@ -527,14 +527,16 @@ def test_jobs_submitted_here_are_followed_in_one_listing_by_their_key(
     emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo
 ) -> None:
     """With the submission times the engine passes, a job's system and data images and its copy are seen
-    in one ListImages of their region by the key they carry: no job is asked. A failure's reason still
-    comes from the job."""
+    in one ListImages of their region by the key they carry: a job is asked for its progress only as a
+    sample (the first time here), and for a failure's reason."""
+    ages = iter([0.0, 1.0, 1.5, 1.5, 1.5, 1.5, 1.6, 1.7, 1.7])  # submissions and status calls: never twice as old
+    hw.clock = lambda: next(ages)
     emu.model.set_latency("huawei", "image", Latency(base_seconds=60, per_gb_seconds=1))
     ref = hw.create_image(spec(web, ("vda", "vdc")))
     at = {ref: emu.clock.now()}
     pending = hw.image_status(NORTH4, [ref], submitted_at=at)[ref]
     system, data = sorted(emu.model.list_images(ACCOUNT, NORTH4), key=lambda i: i.kind != "system")
-    assert (pending.state, pending.image_id) == (ImageState.PENDING, system.image_id)
+    assert (pending.state, pending.image_id, pending.progress) == (ImageState.PENDING, system.image_id, 0)
     emu.clock.advance((system.ready_at - emu.clock.now()).total_seconds() + 1)  # 40 GB: before the 60 GB
     waiting = hw.image_status(NORTH4, [ref], submitted_at=at)[ref]
     assert (waiting.state, waiting.detail) == (ImageState.PENDING, "its data image(s) saving")
@@ -546,6 +548,7 @@ def test_jobs_submitted_here_are_followed_in_one_listing_by_their_key(
         (data.image_id,),
     )
     assert (done.size_gb, done.name) == (40, system.name)
+    assert emu.counters.get("huawei", "ShowJobProgress") == 1
     copy = CopySpec(NORTH4, system.image_id, EAST3, "daily-web-dr", "DR copy", {}, "copy-1", vault_id="vault-east3")
     copy_ref = hw.copy_images([copy])["copy-1"]
     copy_at = {copy_ref: emu.clock.now()}
@@ -554,13 +557,35 @@ def test_jobs_submitted_here_are_followed_in_one_listing_by_their_key(
     copied = hw.image_status(EAST3, [copy_ref], submitted_at=copy_at)[copy_ref]
     (dest,) = emu.model.list_images(ACCOUNT, EAST3)
     assert (copied.state, copied.image_id, copied.size_gb) == (ImageState.AVAILABLE, dest.image_id, 40)
-    assert emu.counters.get("huawei", "ShowJobProgress") == 0
+    assert emu.counters.get("huawei", "ShowJobProgress") == 2  # the copy's sample
     emu.model.fail_next_creations(1, reason="snapshot backend error")
     failing = hw.create_image(spec(web, key="key-2"))
     emu.clock.advance(400)
     failed = hw.image_status(NORTH4, [failing], submitted_at={failing: emu.clock.now()})[failing]
     assert (failed.state, failed.detail) == (ImageState.FAILED, "snapshot backend error")
-    assert emu.counters.get("huawei", "ShowJobProgress") == 1
+    assert emu.counters.get("huawei", "ShowJobProgress") == 3
+
+
+def test_the_oldest_job_in_the_making_is_asked_for_its_progress_each_time_it_is_twice_as_old(
+    emu: EmulatorHandle, hw: HuaweiProvider, web: InstanceInfo
+) -> None:
+    """A listing carries no progress: one job's, sampled as its age doubles, gives the engine an estimate."""
+    now = [100.0]
+    hw.clock = lambda: now[0]
+    emu.model.set_latency("huawei", "image", Latency(base_seconds=1000))
+    old = hw.create_image(spec(web, key="old"))
+    now[0] = 110.0
+    young = hw.create_image(spec(web, ("vda",), key="young"))
+    at = {old: emu.clock.now(), young: emu.clock.now()}
+    samples = []
+    for age, sim_seconds in [(15, 15), (25, 10), (30, 5), (59, 29), (60, 1), (120, 60)]:
+        now[0], before = 100.0 + age, emu.counters.get("huawei", "ShowJobProgress")
+        emu.clock.advance(sim_seconds)
+        statuses = hw.image_status(NORTH4, [young, old], submitted_at=at)
+        if emu.counters.get("huawei", "ShowJobProgress") > before:
+            samples.append((age, statuses[old].progress, statuses[young].progress))
+    # the old job at 15 s, then at 30, 60 and 120 s of age; the young one never (the listing has no progress)
+    assert samples == [(15, 1, None), (30, 3, None), (60, 6, None), (120, 12, None)]
 
 
 def test_not_yet_listed_images_are_pending_and_never_submitted_twice(

@@ -111,8 +111,27 @@ def test_a_progress_estimate_is_the_earliest_end_the_reported_percent_allows_and
     x = item("x", 0)
     assert schedule.worth_asking(GROUP, [x], wall=at(950)) == [x]  # no estimate: asked
     x.artifact.progress = 94  # 94-95 % at 950 s: it ends at 1000 s at the earliest
+    schedule.polled(GROUP, [x], now=1000, wall=at(951))
     assert schedule.worth_asking(GROUP, [x], wall=at(999)) == []
     assert schedule.worth_asking(GROUP, [x], wall=at(1000)) == [x]  # not 950 s x 100 / 94, nor 1000 s x 100 / 94
+    schedule.polled(GROUP, [x], now=1050, wall=at(1001))  # that call reported no new progress (Huawei's listing)
+    assert schedule.worth_asking(GROUP, [x], wall=at(1001)) == [x]  # still 1000 s, not 1000 s x 100 / 95
+
+
+def test_one_artifacts_progress_gives_the_others_of_its_step_an_expected_end() -> None:
+    """Huawei's listing carries no progress: one job's progress, asked for now and then, does for the group."""
+    schedule = PollSchedule(interval=15)
+    a, b = item("a", 0), item("b", 10)
+    assert schedule.worth_asking(GROUP, [a, b], wall=at(100)) == [a, b]
+    a.artifact.progress = 19  # 19-20 % at 100 s: a takes 500 s at the least
+    schedule.polled(GROUP, [a, b], now=1000, wall=at(101))
+    assert not polled_at(schedule, 1000 + 15, 116, [a, b])  # an expected end for each: not every interval
+    assert polled_at(schedule, 1000 + 15 * MAX_INTERVALS, 131, [a, b])
+    assert schedule.worth_asking(GROUP, [b], wall=at(149)) == []  # b ends at 510 s: asked again after 50 s
+    assert schedule.worth_asking(GROUP, [b], wall=at(150)) == [b]
+    assert schedule.worth_asking(GROUP, [b], wall=at(509)) == [b]  # not asked for long
+    assert schedule.worth_asking(GROUP, [b], wall=at(510)) == [b]  # it can have ended
+    assert schedule.worth_asking(GROUP, [b], wall=at(511)) == [b]
 
 
 def test_a_poll_due_within_a_millisecond_is_due_now() -> None:
