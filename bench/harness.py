@@ -29,7 +29,6 @@ if sys.path[:1] != [str(CHECKOUT)]:
     sys.path.insert(0, str(CHECKOUT))
 
 import contextlib
-import http.client
 import json
 import os
 import platform
@@ -54,6 +53,7 @@ from click.testing import CliRunner
 import imagebak
 from imagebak.actions import wait as wait_step
 from imagebak.cli import cli
+from imagebak.emulator.admin import admin_call
 from imagebak.emulator.fixture import project_id
 from imagebak.emulator.rules import Latency, rules_for
 from imagebak.engine.journal import Journal
@@ -332,17 +332,7 @@ class EmulatorProcess:
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         """One call of ``/_emulator/PATH``; raises on an answer other than 200."""
         host, port = self.host_port.rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=120)
-        try:
-            payload = json.dumps(body).encode("utf-8") if body is not None else None
-            conn.request(method, f"/_emulator/{path}", body=payload, headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            answer = json.loads(resp.read() or b"null")
-        finally:
-            conn.close()
-        if resp.status != 200:
-            raise RuntimeError(f"emulator admin {method} {path}: {resp.status} {answer}")
-        return answer
+        return admin_call(host, int(port), method, path, body, timeout=120)
 
     def counters(self) -> EmulatorCounters:
         body = self.admin("GET", "counters")

@@ -11,7 +11,6 @@ at every follow-up, as it would in production, without the campaign sleeping thr
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from imagebak.emulator.admin import admin_call
 from imagebak.emulator.fixture import DEFAULT_FIXTURE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -273,17 +273,7 @@ class World:
 
     def admin(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """One call of the emulator's admin API (``/_emulator/PATH``); raises on a non-200 answer."""
-        conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=30)
-        try:
-            payload = json.dumps(body) if body is not None else None
-            conn.request(method, f"/_emulator/{path}", body=payload, headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            answer = json.loads(resp.read() or b"null")
-        finally:
-            conn.close()
-        if resp.status != 200:
-            raise RuntimeError(f"emulator admin {method} {path}: {resp.status} {answer}")
-        return answer
+        return admin_call("127.0.0.1", self._port, method, path, body)
 
     def settle(self, timeout: float = 15.0) -> None:
         """Wait until the emulator serves no cloud request. A follow-up run's clock is two minutes after the

@@ -9,9 +9,10 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from imagebak.emulator.model import CloudError
 
@@ -199,6 +200,16 @@ class FaultInjector:
         return bool(rule.slow_rate) and self._rng.random() < rule.slow_rate
 
 
+N = TypeVar("N", int, float)
+
+
+def _by_vendor(amounts: Mapping[tuple[str, str], N]) -> dict[str, dict[str, N]]:
+    out: dict[str, dict[str, N]] = {}
+    for (vendor, action), amount in sorted(amounts.items()):
+        out.setdefault(vendor, {})[action] = amount
+    return out
+
+
 class Counters:
     """Calls and CPU seconds per (vendor, action); benchmarks count API calls and the cloud's cost with these."""
 
@@ -222,18 +233,14 @@ class Counters:
             return sum(n for (v, a), n in self._counts.items() if v == vendor and action in (None, a))
 
     def snapshot(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
+        """Calls per vendor and action."""
         with self._lock:
-            for (vendor, action), n in sorted(self._counts.items()):
-                out.setdefault(vendor, {})[action] = n
-        return out
+            return _by_vendor(self._counts)
 
     def cpu_snapshot(self) -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {}
+        """CPU seconds per vendor and action."""
         with self._lock:
-            for (vendor, action), seconds in sorted(self._cpu.items()):
-                out.setdefault(vendor, {})[action] = seconds
-        return out
+            return _by_vendor(self._cpu)
 
     def reset(self) -> None:
         with self._lock:
