@@ -48,7 +48,8 @@ class PollSchedule:
         self._next: dict[Group, float] = {}  # monotonic time of each group's next poll
         self._took: dict[tuple[str, str], float] = {}  # (step, account) -> shortest seconds to available
         self._asked: dict[str, float] = {}  # artifact key -> when (epoch) a status call last asked for it
-        self._reported: dict[str, tuple[int, float]] = {}  # artifact key -> its progress, and when first reported
+        # artifact key -> its last reported progress, and the duration that implies (from when it was asked for)
+        self._reported: dict[str, tuple[int, float]] = {}
         self._implied: dict[tuple[str, str], float] = {}  # (step, account) -> shortest duration a progress implies
 
     def due(self, step: str, groups: Mapping[Group, Sequence[WorkItem]], now: float, wall: float) -> list[Group]:
@@ -117,10 +118,10 @@ class PollSchedule:
         if self._reported.get(artifact.key, (None, 0.0))[0] == progress:
             return
         seen = self._asked.get(artifact.key, wall)
-        self._reported[artifact.key] = (progress, seen)
         # Clouds report whole percents, rounded down: 10 % may be 10.9 %. Extrapolating from the next
         # percent makes the estimate early rather than late (a late one is a late poll).
         duration = (seen - submitted) * 100 / (progress + 1)
+        self._reported[artifact.key] = (progress, duration)
         self._implied[(step, account)] = min(duration, self._implied.get((step, account), duration))
 
     def wait(self, now: float) -> float:
@@ -136,9 +137,5 @@ class PollSchedule:
         took = self._took.get((step, account))
         if took is not None:
             return submitted + took
-        reported = self._reported.get(artifact.key)
-        if reported is not None and reported[0] == artifact.progress:
-            progress, seen = reported
-            return submitted + (seen - submitted) * 100 / (progress + 1)
-        implied = self._implied.get((step, account))
-        return None if implied is None else submitted + implied
+        _, duration = self._reported.get(artifact.key, (None, self._implied.get((step, account))))
+        return None if duration is None else submitted + duration

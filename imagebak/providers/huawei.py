@@ -29,7 +29,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypeVar
 
@@ -104,6 +104,7 @@ _WHOLE_JOB = "imsCreateWholeImageByInstanceJob"
 # Images being made are polled with one windowed ListImages; the window opens this long before the
 # earliest submission, for clocks that disagree.
 LISTING_MARGIN = timedelta(minutes=10)
+_DESCRIBED_KEY = re.compile(r" \[([^\[\]\s]+)\]$")  # the key ``_with_key`` puts at the end of a copy's description
 
 
 def render_name(text: str, suffix: str = "") -> str:
@@ -500,9 +501,10 @@ class HuaweiProvider(Provider):
         and one job now and then for its progress (``_sample_progress``)."""
         since = submitted_at or {}
         listed = self._listed_since(region, [r for r in refs if r in since], since)
+        by_key = _by_key(listed.values())
         statuses = {}
         for ref in refs:
-            status = self._listed_status(ref, listed)
+            status = self._listed_status(ref, listed, by_key)
             if status is None and ref.startswith("job:"):
                 image = listed.get(self._job_images.get(ref, ""))
                 status = self._job_status(ref, region, since.get(ref), image)
@@ -550,10 +552,12 @@ class HuaweiProvider(Provider):
         created = f"gte:{start.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
         return {image.id: image for image in self._list_images(region, created_at=created)}
 
-    def _listed_status(self, ref: str, listed: Mapping[str, Any]) -> ImageStatus | None:
+    def _listed_status(
+        self, ref: str, listed: Mapping[str, Any], by_key: Mapping[str, list[Any]]
+    ) -> ImageStatus | None:
         """The status the listing alone tells, or None when the job or the image must be asked."""
         submitted = self._submitted.get(ref)
-        wearing = [i for i in listed.values() if submitted and _carries_key(i, submitted.key)]
+        wearing = by_key.get(submitted.key, []) if submitted else []
         image_id = self._job_images.get(ref) or (None if ref.startswith("job:") else ref) or _main_image(wearing)
         image = listed.get(image_id) if image_id else None
         if image is None:
@@ -722,10 +726,15 @@ class _Submitted(NamedTuple):
     at: float  # when it was submitted (``HuaweiProvider.clock``)
 
 
-def _carries_key(image: Any, key: str) -> bool:
-    """Made by the submission with this key: a create's images wear it as a tag, a copy's description
-    ends with it (``_with_key``)."""
-    return _key_of(image) == key or (image.description or "").endswith(f"[{key}]")
+def _by_key(images: Iterable[Any]) -> dict[str, list[Any]]:
+    """Listed images by the key of the submission that made them: a create's images wear it as a tag, a
+    copy's description ends with it (``_with_key``). One pass over the listing, however many refs ask."""
+    out: dict[str, list[Any]] = {}
+    for image in images:
+        described = _DESCRIBED_KEY.search(image.description or "")
+        for key in {_key_of(image), described.group(1) if described else None} - {None}:
+            out.setdefault(str(key), []).append(image)
+    return out
 
 
 def _main_image(images: Sequence[Any]) -> str | None:
